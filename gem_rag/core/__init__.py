@@ -1,0 +1,1 @@
+"""Core: the model that embeds and generates, GEM mechanics, loading."""

@@ -1,0 +1,93 @@
+"""GEM mechanics: special tokens, the training attention mask and the inference layout.
+
+A text is split into ``prefix <special...> suffix``. Under the GEM mask the suffix cannot see the
+prefix, so everything the suffix needs to know about the prefix must flow through the special
+token(s): they become a summary of the prefix, and their last-layer hidden state is the embedding.
+
+Example:
+    >>> mask = build_gem_attention_mask(prefix_lengths=[3], num_special=1, attention_mask=torch.ones(1, 6))
+    >>> mask.shape
+    torch.Size([1, 1, 6, 6])
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+SPECIAL_TOKEN_TEMPLATE = "<|gem_{}|>"
+
+
+def special_token_strings(num_special: int) -> list[str]:
+    """The strings of the ``num_special`` GEM tokens, e.g. ``['<|gem_0|>']``."""
+    if not isinstance(num_special, int) or num_special < 1 or num_special > 64:
+        raise ValueError(f"num_special_tokens must be an int in 1..64, got {num_special!r}")
+    return [SPECIAL_TOKEN_TEMPLATE.format(i) for i in range(num_special)]
+
+
+def register_special_tokens(model, tokenizer, num_special: int = 1) -> list[int]:
+    """Add the GEM token(s) to ``tokenizer`` and grow ``model``'s embeddings; return their ids.
+
+    New rows start at the mean input embedding (a neutral point the optimiser can move from).
+    Tokens already present (a trained model) are reused untouched.
+    """
+    tokens = special_token_strings(num_special)
+    missing = [t for t in tokens if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+    ids = tokenizer.convert_tokens_to_ids(tokens)
+    embeddings = model.get_input_embeddings()
+    if max(ids) >= embeddings.weight.shape[0]:
+        old_rows = embeddings.weight.shape[0]
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        with torch.no_grad():
+            weight = model.get_input_embeddings().weight
+            weight[old_rows:] = weight[:old_rows].mean(dim=0, keepdim=True)
+    return ids
+
+
+def build_gem_attention_mask(
+    prefix_lengths: Sequence[int] | torch.Tensor,
+    num_special: int,
+    attention_mask: torch.Tensor,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Float additive 4D mask for rows laid out as ``prefix <special x num_special> suffix [pad]``.
+
+    Rules (on top of causality): suffix tokens cannot see the prefix; special tokens see the prefix
+    and themselves but not each other; padding (``attention_mask == 0``) is seen by no one.
+    A row with ``prefix_length < 0`` is a plain causal row (no special tokens).
+
+    Args:
+        prefix_lengths: (B,) number of prefix tokens in each row.
+        num_special: special tokens that follow the prefix.
+        attention_mask: (B, T) 1 for real tokens, 0 for padding (right padding).
+    Returns:
+        (B, 1, T, T) tensor: 0 where attention is allowed, dtype's min where it is not.
+    """
+    bsz, seq_len = attention_mask.shape
+    device = attention_mask.device
+    prefix = torch.as_tensor(prefix_lengths, device=device).view(bsz, 1, 1)  # (B,1,1)
+    q = torch.arange(seq_len, device=device).view(1, seq_len, 1)  # query positions
+    k = torch.arange(seq_len, device=device).view(1, 1, seq_len)  # key positions
+    allowed = (k <= q).expand(bsz, seq_len, seq_len)  # causal
+    has_special = prefix >= 0
+    special_end = prefix + num_special
+    q_is_special = (q >= prefix) & (q < special_end) & has_special
+    k_is_special = (k >= prefix) & (k < special_end) & has_special
+    q_is_suffix = (q >= special_end) & has_special
+    k_is_prefix = (k < prefix) & has_special
+    allowed = allowed & ~(q_is_suffix & k_is_prefix)  # suffix cannot see prefix
+    allowed = allowed & ~(q_is_special & k_is_special & (q != k))  # specials cannot see each other
+    allowed = allowed & attention_mask.bool().view(bsz, 1, seq_len)  # nobody sees padding
+    # A padding query row would be all -inf (NaN in softmax): let it see itself.
+    allowed = allowed | torch.eye(seq_len, dtype=torch.bool, device=device).unsqueeze(0)
+    mask = torch.zeros(bsz, seq_len, seq_len, dtype=dtype, device=device)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    return mask.unsqueeze(1)
+
+
+def append_special_tokens(token_ids: list[int], special_ids: Sequence[int]) -> list[int]:
+    """Inference layout: the text's tokens, then the special token(s)."""
+    return list(token_ids) + list(special_ids)

@@ -1,0 +1,97 @@
+"""Decoding helpers: argument checks, sampling, and stop-sequence handling on decoded text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+MAX_NEW_TOKENS_LIMIT = 8192
+
+
+@dataclass
+class GenerationResult:
+    """One completion: the text (prompt not echoed, stop sequence cut off) and token usage."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" (EOS or a stop sequence) or "length"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class SamplingParams:
+    """Validated decoding settings (see :func:`check_sampling`)."""
+
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    stop: list[str]
+    seed: int | None
+
+
+def check_sampling(
+    max_new_tokens: object, temperature: object, top_p: object, stop: object, seed: object
+) -> SamplingParams:
+    """Validate decoding arguments; raise ``ValueError``/``TypeError`` naming the bad one."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
+        raise TypeError(f"max_new_tokens must be an int in 1..{MAX_NEW_TOKENS_LIMIT}, got {max_new_tokens!r}")
+    if not 1 <= max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
+        raise ValueError(f"max_new_tokens must be in 1..{MAX_NEW_TOKENS_LIMIT}, got {max_new_tokens}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise TypeError(f"temperature must be a number in [0, 10] (0 = greedy), got {temperature!r}")
+    if not 0.0 <= float(temperature) <= 10.0:
+        raise ValueError(f"temperature must be in [0, 10] (0 = greedy), got {temperature}")
+    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0.0 < float(top_p) <= 1.0:
+        raise ValueError(f"top_p must be a number in (0, 1], got {top_p!r}")
+    if stop is None:
+        stops: list[str] = []
+    elif isinstance(stop, str):
+        stops = [stop]
+    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+        stops = list(stop)
+    else:
+        raise TypeError(f"stop must be None, a string or a list of strings, got {stop!r}")
+    if any(s == "" for s in stops):
+        raise ValueError("stop sequences must be non-empty strings")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int or None, got {seed!r}")
+    return SamplingParams(max_new_tokens, float(temperature), float(top_p), stops, seed)
+
+
+def sample_next(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> torch.Tensor:
+    """Pick the next token per row. logits: (B, V) -> (B,) token ids. Greedy when temperature == 0."""
+    if params.temperature == 0.0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / params.temperature, dim=-1)  # (B, V)
+    if params.top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        keep = sorted_probs.cumsum(dim=-1) - sorted_probs < params.top_p  # always keeps the top token
+        sorted_probs = sorted_probs * keep
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def find_stop(text: str, stops: Sequence[str]) -> int:
+    """Index where the earliest stop sequence starts in ``text``, or -1."""
+    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(hits) if hits else -1
+
+
+def safe_stream_length(text: str, stops: Sequence[str]) -> int:
+    """How much of ``text`` can be shown now: hold back a tail that could still grow into a stop
+    sequence, and an incomplete UTF-8 character (decoded as U+FFFD)."""
+    end = len(text)
+    while end > 0 and text[end - 1] == "\ufffd":
+        end -= 1
+    for s in stops:
+        for k in range(min(len(s) - 1, end), 0, -1):
+            if text[:end].endswith(s[:k]):
+                end = min(end, len(text[:end]) - k)
+                break
+    return end
