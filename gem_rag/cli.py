@@ -10,6 +10,10 @@ import sys
 # subcommand -> module exposing add_arguments(parser) and run(args) -> int
 SUBCOMMANDS = {
     "hello": "gem_rag.core.hello_cli",
+    "demo": "gem_rag.server.commands.demo",
+    "ask": "gem_rag.server.commands.ask",
+    "serve": "gem_rag.server.commands.serve",
+    "index": "gem_rag.server.commands.index",
 }
 
 

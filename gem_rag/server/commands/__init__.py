@@ -1,0 +1,1 @@
+"""The ``gem-rag`` subcommands of the app: demo, ask, serve, index (one module each)."""

@@ -1,0 +1,56 @@
+"""Answer a question from your documents (or the bundled demo corpus) in the terminal, with its sources."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+
+from gem_rag.server.commands import common
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("question", help="what to ask, in quotes")
+    common.add_docs_argument(parser)
+    parser.add_argument("-k", type=int, default=3, help="passages given to the model (default: 3)")
+    parser.add_argument("--max-tokens", type=int, default=None, help="longest answer in tokens")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gem_rag.server.service import RagService
+
+    if not args.question.strip():
+        print("error: the question is empty", file=sys.stderr)
+        return 2
+    if args.k < 1:
+        print("error: -k must be at least 1", file=sys.stderr)
+        return 2
+    model = common.load_model()
+    try:
+        pipeline, _ = common.open_docs(args.docs, model)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    generation = {"max_new_tokens": args.max_tokens} if args.max_tokens else {}
+    done: dict = {}
+    for event in RagService(model, pipeline).stream_answer(args.question.strip(), k=args.k, **generation):
+        if event["type"] == "token":
+            print(event["text"], end="", flush=True)
+        elif event["type"] == "done":
+            done = event
+    print()
+    print_sources(done)
+    return 0
+
+
+def print_sources(done: dict) -> None:
+    print("\nSources:")
+    for source in done.get("sources", []):
+        print(f"  [{source['rank']}] {source['title']}  ({source['source']}, score {source['score']:.3f})")
+        print(textwrap.indent(textwrap.shorten(source["snippet"], 160), "      "))
+    consistency = done.get("consistency")
+    if consistency:
+        print(f"\nConsistency: {consistency.get('label')} (grounding {consistency.get('grounding', 0):.2f})")
+    timings = done.get("timings", {})
+    if timings:
+        print("Timings: " + ", ".join(f"{name} {value:.2f}" for name, value in timings.items()))

@@ -1,0 +1,28 @@
+"""Run the demo: index the bundled corpus (first start only) and serve the question page on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gem_rag.server.commands import common
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common.add_docs_argument(parser)
+    common.add_server_arguments(parser, default_port=8765)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gem_rag.core.loading import cache_root
+    from gem_rag.server.app import create_app, is_loopback
+
+    model = common.load_model()
+    pipeline, label = common.open_docs(args.docs, model)
+    app = create_app(model, pipeline, corpus_label=label, uploads_folder=cache_root() / "uploads",
+                     allow_local_paths=is_loopback(args.host))
+    sock = common.bind(args.host, args.port)
+    print(f"gem-rag demo ready: open {common.url_of(sock)} in your browser (Ctrl-C stops it)", flush=True)
+    sys.stderr.flush()
+    common.serve(app, sock)
+    return 0

@@ -1,0 +1,32 @@
+"""Serve the HTTP API (OpenAI-compatible /v1/embeddings, /v1/chat/completions, /v1/models; /v1/rag/answer) and the page."""
+
+from __future__ import annotations
+
+import argparse
+
+from gem_rag.server.commands import common
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common.add_docs_argument(parser)
+    parser.add_argument("--no-docs", action="store_true",
+                        help="index nothing at start (the RAG endpoint answers once documents are uploaded)")
+    common.add_server_arguments(parser, default_port=8000)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gem_rag.core.loading import cache_root
+    from gem_rag.server.app import create_app, is_loopback
+
+    if args.no_docs and args.docs:
+        raise SystemExit("--no-docs and --docs contradict each other: give one of them")
+    model = common.load_model()
+    pipeline, label = (None, "") if args.no_docs else common.open_docs(args.docs, model)
+    app = create_app(model, pipeline, corpus_label=label, uploads_folder=cache_root() / "uploads",
+                     allow_local_paths=is_loopback(args.host))
+    sock = common.bind(args.host, args.port)
+    url = common.url_of(sock)
+    print(f"gem-rag API serving {model.name} at {url}v1 (OpenAI base_url), page at {url}, docs at {url}docs",
+          flush=True)
+    common.serve(app, sock)
+    return 0
