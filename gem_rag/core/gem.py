@@ -80,8 +80,9 @@ def build_gem_attention_mask(
     k_is_prefix = (k < prefix) & has_special
     allowed = allowed & ~(q_is_suffix & k_is_prefix)  # suffix cannot see prefix
     allowed = allowed & ~(q_is_special & k_is_special & (q != k))  # specials cannot see each other
-    allowed = allowed & attention_mask.bool().view(bsz, 1, seq_len)  # nobody sees padding
-    # A padding query row would be all -inf (NaN in softmax): let it see itself.
+    real = attention_mask.bool()
+    allowed = allowed & real.view(bsz, 1, seq_len) & real.view(bsz, seq_len, 1)  # padding neither seen nor seeing
+    # A padding query row would be all -inf (NaN in softmax): let it see itself only.
     allowed = allowed | torch.eye(seq_len, dtype=torch.bool, device=device).unsqueeze(0)
     mask = torch.zeros(bsz, seq_len, seq_len, dtype=dtype, device=device)
     mask.masked_fill_(~allowed, torch.finfo(dtype).min)

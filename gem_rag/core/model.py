@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -55,6 +56,20 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
     if isinstance(dtype, str) and dtype in DTYPES:
         return DTYPES[dtype]
     raise ValueError(f"dtype must be one of {sorted(DTYPES)} or None (auto), got {dtype!r}")
+
+
+@contextlib.contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """Hide transformers' per-load progress bars (a load takes ~1 s), restoring the user's setting after."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _check_texts(texts: object, name: str = "texts") -> list[str]:
@@ -162,7 +177,9 @@ class GemModel:
             use_shipped = name_or_path is None and (artefacts.SHIPPED_ARTEFACT / artefacts.CARD_FILE).is_file()
             gem_weights = artefacts.SHIPPED_ARTEFACT if use_shipped else None
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        hf_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation=attn_implementation)
+        with _quiet_progress_bars():
+            hf_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32,
+                                                            attn_implementation=attn_implementation)
         card: dict = {}
         if gem_weights is not None:
             card = artefacts.apply_artefact(hf_model, tokenizer, Path(gem_weights))
