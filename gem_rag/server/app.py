@@ -47,7 +47,7 @@ def create_app(model: GemModel | None = None, pipeline=None, *, corpus_label: st
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [f"{_location(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        problems = [f"{_location(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
         first = exc.errors()[0] if exc.errors() else {"loc": ()}
         return JSONResponse(status_code=422, content={
             "error": {"message": "invalid request body: " + "; ".join(problems), "type": "invalid_request_error",

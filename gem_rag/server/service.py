@@ -174,9 +174,10 @@ class RagService:
         if self._check is None:
             return None
         try:
-            report = self._check(self.model, answer.question, answer.answer, answer.chunks,
-                                 scores=[c.score for c in answer.chunks])
-            return report.to_dict()
+            started = time.perf_counter()
+            report = self._check(self.model, answer.question, answer.answer, [c.chunk.text for c in answer.chunks],
+                                 scores=[c.score for c in answer.chunks], abstained=answer.abstained)
+            return {**report.to_dict(), "seconds": round(time.perf_counter() - started, 3)}
         except Exception:  # the indicator is an extra: never lose the answer because of it
             logger.exception("The consistency check failed")
             return None
