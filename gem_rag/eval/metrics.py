@@ -1,4 +1,5 @@
-"""Retrieval metrics (Recall@k, MRR@k, nDCG@k) and SQuAD answer metrics (exact match, token F1).
+"""Retrieval metrics (Recall@k, MRR@k, nDCG@k), SQuAD answer metrics (exact match, token F1) and the
+lexical/rank helpers of the consistency metrics (token precision, containment, Spearman).
 
 Example:
     >>> recall_at_k(["p3", "p1"], {"p1"}, k=2)
@@ -9,9 +10,11 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import string
+import unicodedata
 from collections import Counter
 from typing import Collection, Sequence
 
@@ -67,3 +70,79 @@ def squad_f1(prediction: str, gold: str | Sequence[str]) -> float:
         return 2 * precision * recall / (precision + recall)
 
     return max((f1(prediction, g) for g in golds), default=0.0)
+
+
+# --------------------------------------------------------------------------- consistency (label-free) helpers
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from has have he her his i in is it its of on or she that the their them they this "
+    "to was were what when where which who whom why will with".split()
+)
+
+
+def content_tokens(text: str) -> list[str]:
+    """Lower-cased word tokens (any script, NFKC-normalised) without English stop words; all words if only
+    stop words remain.
+
+    Example:
+        >>> content_tokens("The Café in Zürich")
+        ['café', 'zürich']
+    """
+    words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    content = [w for w in words if w not in _STOPWORDS]
+    return content or words
+
+
+def token_precision(answer: str, passage: str) -> float:
+    """Share of the answer's content tokens (with multiplicity) that occur in ``passage``; 0.0 for an empty answer.
+
+    Example:
+        >>> token_precision("Denver Broncos won", "The Denver Broncos beat the Panthers")
+        0.6666666666666666
+    """
+    answer_counts = Counter(content_tokens(answer))
+    if not answer_counts:
+        return 0.0
+    passage_counts = Counter(_WORD.findall(unicodedata.normalize("NFKC", passage).casefold()))
+    overlap = sum((answer_counts & passage_counts).values())
+    return overlap / sum(answer_counts.values())
+
+
+def longest_common_run(answer: str, passage: str) -> int:
+    """Length in words of the longest run of consecutive answer words found in the passage (copy evidence)."""
+    a = _WORD.findall(unicodedata.normalize("NFKC", answer).casefold())
+    p = _WORD.findall(unicodedata.normalize("NFKC", passage).casefold())
+    if not a or not p:
+        return 0
+    match = difflib.SequenceMatcher(None, a, p, autojunk=False).find_longest_match(0, len(a), 0, len(p))
+    return match.size
+
+
+def answer_contained(answer: str, passage: str) -> bool:
+    """True if the SQuAD-normalised answer occurs as whole words in the normalised passage (False if empty).
+
+    Example:
+        >>> answer_contained("the Broncos", "Denver Broncos won.")
+        True
+    """
+    needle = normalize_answer(unicodedata.normalize("NFKC", answer))
+    if not needle:
+        return False
+    haystack = normalize_answer(unicodedata.normalize("NFKC", passage))
+    return f" {needle} " in f" {haystack} "
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman rank correlation (average ranks for ties); None when undefined (< 2 items or a constant side).
+
+    Example:
+        >>> spearman([0.9, 0.5, 0.1], [3, 2, 1])
+        1.0
+    """
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    if len(x) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic)
