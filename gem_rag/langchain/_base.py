@@ -12,10 +12,14 @@ from gem_rag import GemModel, TokenStream, resolve_model
 PER_CALL_OPTIONS = ("max_tokens", "temperature", "top_p", "seed", "timeout")
 
 
+# Every adapter restates this as its own model_config: a subclass's own config wins over LangChain's extra="ignore".
+ADAPTER_CONFIG = ConfigDict(arbitrary_types_allowed=True, extra="forbid", use_attribute_docstrings=True)
+
+
 class GemModelField(BaseModel):
     """Holds the GemModel by reference: pydantic neither copies nor inspects it."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    model_config = ADAPTER_CONFIG
 
     model: GemModel | None = Field(default=None, validate_default=True)
     """The GemModel that embeds and generates. ``None`` (the default) resolves the process-wide shared model

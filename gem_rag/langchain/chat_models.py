@@ -12,7 +12,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 
 from gem_rag import GenerationResult, TokenStream
-from gem_rag.langchain._base import GemDecodingFields, pieces_until
+from gem_rag.langchain._base import ADAPTER_CONFIG, GemDecodingFields, pieces_until
 
 ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 CHAT_ROLES = ("system", "user", "assistant")
@@ -52,6 +52,8 @@ class GemChatModel(GemDecodingFields, BaseChatModel):
         >>> answer = chat.invoke([("system", "Answer in one sentence."), ("human", "What is a Python list?")])
         >>> answer.content, answer.usage_metadata["output_tokens"]
     """
+
+    model_config = ADAPTER_CONFIG
 
     streaming: bool = False
     """Whether ``invoke`` streams internally, so callback handlers receive tokens as they are decoded."""

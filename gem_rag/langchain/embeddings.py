@@ -5,7 +5,7 @@ from __future__ import annotations
 from langchain_core.embeddings import Embeddings
 from pydantic import Field
 
-from gem_rag.langchain._base import GemModelField
+from gem_rag.langchain._base import ADAPTER_CONFIG, GemModelField
 
 
 def _check_list_of_str(texts: object) -> list[str]:
@@ -28,6 +28,8 @@ class GemEmbeddings(GemModelField, Embeddings):
         (2, 576)
         >>> query_vector = embeddings.embed_query("Which sequence type is mutable?")
     """
+
+    model_config = ADAPTER_CONFIG
 
     batch_size: int = Field(default=32, ge=1)
     """Most texts embedded in one forward pass (the model also caps padded tokens per batch)."""

@@ -8,7 +8,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import LLM
 from langchain_core.outputs import GenerationChunk
 
-from gem_rag.langchain._base import GemDecodingFields, pieces_until
+from gem_rag.langchain._base import ADAPTER_CONFIG, GemDecodingFields, pieces_until
 
 
 class GemLLM(GemDecodingFields, LLM):
@@ -24,6 +24,8 @@ class GemLLM(GemDecodingFields, LLM):
         >>> for piece in llm.stream("Once upon a time"):
         ...     print(piece, end="")
     """
+
+    model_config = ADAPTER_CONFIG
 
     @property
     def _llm_type(self) -> str:
