@@ -1,0 +1,31 @@
+"""Reference RAG pipeline on one GEM model: ingestion, FAISS/Chroma stores, hybrid retrieval, grounded
+answers, and optional document KV reuse.
+
+Example:
+    >>> from gem_rag.rag import RagPipeline
+    >>> rag = RagPipeline(retrieval="hybrid")
+    >>> rag.index("docs/")
+    >>> rag.answer("How do I open a file?").answer
+"""
+
+from gem_rag.rag.bm25 import BM25Index
+from gem_rag.rag.ingest import Chunker, Document, load_documents
+from gem_rag.rag.kv import KVCache
+from gem_rag.rag.pipeline import RETRIEVAL_MODES, RagPipeline, reciprocal_rank_fusion
+from gem_rag.rag.prompt import ABSTAIN_PHRASE, AnswerPrompt
+from gem_rag.rag.storage import CorruptIndexError, IndexMismatchError
+from gem_rag.rag.stores import FaissStore, VectorStore
+from gem_rag.rag.types import Chunk, IndexReport, RagAnswer, RetrievedChunk
+
+
+def __getattr__(name: str):
+    if name == "ChromaStore":  # chromadb is an optional extra: import it only when asked for
+        from gem_rag.rag.chroma import ChromaStore
+
+        return ChromaStore
+    raise AttributeError(f"module 'gem_rag.rag' has no attribute {name!r}")
+
+
+__all__ = ["ABSTAIN_PHRASE", "AnswerPrompt", "BM25Index", "Chunk", "ChromaStore", "Chunker", "CorruptIndexError",
+           "Document", "FaissStore", "IndexMismatchError", "IndexReport", "KVCache", "RETRIEVAL_MODES", "RagAnswer",
+           "RagPipeline", "RetrievedChunk", "VectorStore", "load_documents", "reciprocal_rank_fusion"]

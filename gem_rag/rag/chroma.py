@@ -1,0 +1,170 @@
+"""ChromaStore: the VectorStore interface on a Chroma collection (cosine space), embedded
+(``PersistentClient``) or over HTTP to a server started with ``chroma run``.
+
+Example:
+    >>> store = ChromaStore(path="chroma-db")                       # embedded, persisted in that folder
+    >>> store = ChromaStore(host="127.0.0.1", port=8000)            # a running `chroma run --port 8000`
+    >>> rag = RagPipeline(store=store)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from gem_rag.rag.storage import IndexMismatchError
+from gem_rag.rag.stores import VectorStore, check_vectors
+from gem_rag.rag.types import Chunk
+
+MANIFEST_PREFIX = "gem_rag_"
+META_KEY = "gem_rag_metadata"  # the chunk's full metadata as JSON (Chroma metadata values must be scalars)
+
+
+def _import_chromadb():
+    try:
+        import chromadb
+    except ImportError:
+        raise ImportError('ChromaStore needs chromadb: pip install "gem-rag[chroma]"') from None
+    return chromadb
+
+
+class ChromaStore(VectorStore):
+    """Chunks and vectors in a Chroma collection using cosine distance (score = 1 - distance).
+
+    Args:
+        path: folder of an embedded persistent Chroma database.
+        host, port: a Chroma server instead (``chroma run --path DB --port PORT``).
+        collection: collection name.
+        client: an existing chromadb client (overrides path/host).
+    """
+
+    def __init__(self, path: str | Path | None = None, *, host: str | None = None, port: int = 8000,
+                 collection: str = "gem_rag", client=None):
+        chromadb = _import_chromadb()
+        if client is None:
+            if host is not None:
+                client = chromadb.HttpClient(host=host, port=port)
+            elif path is not None:
+                client = chromadb.PersistentClient(path=str(path))
+            else:
+                raise ValueError("ChromaStore needs path= (embedded database folder), host=/port= (a `chroma run` "
+                                 "server) or client=")
+        self.path = str(path) if path is not None and host is None else None
+        self.host, self.port, self.name = host, port, collection
+        self.client = client
+        self._collection = client.get_or_create_collection(collection, configuration={"hnsw": {"space": "cosine"}},
+                                                           embedding_function=None)
+        space = (self._collection.configuration_json or {}).get("hnsw", {}) or {}
+        if space.get("space", "cosine") != "cosine":
+            raise IndexMismatchError(f"Chroma collection {collection!r} uses {space.get('space')!r} distance; "
+                                     f"ChromaStore needs cosine: use another collection name")
+
+    # ------------------------------------------------------------------ manifest in collection metadata
+    @property
+    def manifest(self) -> dict:
+        metadata = self._collection.metadata or {}
+        return {k[len(MANIFEST_PREFIX):]: v for k, v in metadata.items() if k.startswith(MANIFEST_PREFIX)}
+
+    @manifest.setter
+    def manifest(self, values: dict) -> None:
+        metadata = {k: v for k, v in (self._collection.metadata or {}).items() if not k.startswith("hnsw:")}
+        metadata.update({MANIFEST_PREFIX + k: v for k, v in values.items() if isinstance(v, (str, int, float, bool))})
+        self._collection.modify(metadata=metadata)
+
+    @property
+    def dim(self) -> int | None:
+        return self.manifest.get("embedding_dim")
+
+    # ------------------------------------------------------------------ VectorStore
+    def add(self, ids: Sequence[str], vectors: np.ndarray, chunks: Sequence[Chunk]) -> None:
+        ids = list(ids)
+        vectors = check_vectors(ids, vectors, chunks, self.dim)
+        if not ids:
+            return
+        if self.dim is None:
+            self.manifest = {"embedding_dim": int(vectors.shape[1])}
+        step = max(1, min(5000, self.client.get_max_batch_size()))
+        for start in range(0, len(ids), step):
+            part = slice(start, start + step)
+            self._collection.upsert(ids=ids[part], embeddings=vectors[part],
+                                    documents=[c.text for c in chunks[part]],
+                                    metadatas=[_flatten(c.metadata) for c in chunks[part]])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._collection.delete(ids=list(ids))
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        count = len(self)
+        if not count:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        if self.dim is not None and query.shape[1] != self.dim:
+            raise IndexMismatchError(f"query vector has dimension {query.shape[1]}, the store holds {self.dim}")
+        found = self._collection.query(query_embeddings=query, n_results=min(k, count),
+                                       include=["documents", "metadatas", "distances"])
+        return [(_chunk(i, d, m), 1.0 - float(dist)) for i, d, m, dist in
+                zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0])]
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        if not ids:
+            return []
+        found = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
+        by_id = {i: _chunk(i, d, m) for i, d, m in zip(found["ids"], found["documents"], found["metadatas"])}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def ids(self) -> list[str]:
+        out: list[str] = []
+        page = 5000
+        while True:
+            found = self._collection.get(include=[], limit=page, offset=len(out))
+            out.extend(found["ids"])
+            if len(found["ids"]) < page:
+                return out
+
+    def all_chunks(self) -> list[Chunk]:
+        out: list[Chunk] = []
+        page = 5000
+        while True:
+            found = self._collection.get(include=["documents", "metadatas"], limit=page, offset=len(out))
+            out.extend(_chunk(i, d, m) for i, d, m in zip(found["ids"], found["documents"], found["metadatas"]))
+            if len(found["ids"]) < page:
+                return out
+
+    def __len__(self) -> int:
+        return self._collection.count()
+
+    def persist(self, folder: str | Path | None = None) -> None:
+        """Chroma writes through on every change; nothing to do (``folder`` is ignored)."""
+
+    @classmethod
+    def load(cls, folder: str | Path, collection: str = "gem_rag") -> "ChromaStore":
+        """Reopen an embedded Chroma database folder."""
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"no Chroma database at {folder}")
+        return cls(path=folder, collection=collection)
+
+    def describe(self) -> dict:
+        return {"kind": "ChromaStore", "path": self.path, "host": self.host, "port": self.port, "collection": self.name}
+
+    @classmethod
+    def from_description(cls, description: dict) -> "ChromaStore":
+        return cls(description.get("path"), host=description.get("host"), port=description.get("port") or 8000,
+                   collection=description.get("collection") or "gem_rag")
+
+
+def _flatten(metadata: dict) -> dict:
+    flat = {k: v for k, v in metadata.items() if isinstance(v, (str, int, float, bool)) and not k.startswith(META_KEY)}
+    flat[META_KEY] = json.dumps(metadata, ensure_ascii=False, default=str)
+    return flat
+
+
+def _chunk(chunk_id: str, text: str, metadata: dict | None) -> Chunk:
+    metadata = metadata or {}
+    full = json.loads(metadata[META_KEY]) if META_KEY in metadata else {k: v for k, v in metadata.items()}
+    return Chunk(chunk_id, text or "", full)

@@ -1,0 +1,514 @@
+"""RagPipeline: ingestion, hybrid retrieval and grounded answers with one GEM model (see the contract in
+docs and the package docstring).
+
+Example:
+    >>> from gem_rag.rag import RagPipeline
+    >>> rag = RagPipeline()                              # default model, FAISS store, hybrid retrieval
+    >>> rag.index("docs/")                               # IndexReport(files_indexed=..., chunks_added=...)
+    >>> rag.answer("How do I open a file?").answer
+    >>> for event in rag.stream_answer("How do I open a file?"): ...
+    >>> rag.save("my-index"); rag = RagPipeline.load("my-index")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from gem_rag.core.default import resolve_model
+from gem_rag.core.generation import check_sampling
+from gem_rag.rag.bm25 import BM25Index
+from gem_rag.rag.decoding import Piece, PieceGeneration
+from gem_rag.rag.ingest import Chunker, UnreadableFile, chunk_id, content_hash, iter_files, read_file, text_key
+from gem_rag.rag.kv import KVCache, check_rope, compute_kv, embed_with_kv, model_fingerprint
+from gem_rag.rag.manifest import check_manifest, embedder_manifest
+from gem_rag.rag.prompt import AnswerPrompt, DEFAULT_SYSTEM, DEFAULT_TEMPLATE
+from gem_rag.rag.storage import IndexMismatchError, current_version, read_json, write_version
+from gem_rag.rag.stores import FaissStore, VectorStore
+from gem_rag.rag.types import Chunk, IndexReport, RagAnswer, RetrievedChunk
+
+logger = logging.getLogger(__name__)
+
+RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
+PIPELINE_FILE = "pipeline.json"
+FLUSH_CHUNKS = 256  # chunks embedded together while indexing
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
+    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank). Best first.
+
+    Example:
+        >>> reciprocal_rank_fusion([["a", "b"], ["b", "c"]])[0][0]
+        'b'
+    """
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+class RagPipeline:
+    """Retrieval-augmented answers from one decoder LLM that embeds (GEM) and generates.
+
+    Args:
+        model: a GemModel (``None``: the shared default).
+        store: a VectorStore (``None``: an empty in-memory :class:`FaissStore`).
+        embedder: anything with ``.embed(texts, kind=...)`` and ``.name``; ``None`` = the model itself.
+        retrieval: ``"dense"``, ``"bm25"`` or ``"hybrid"`` (reciprocal rank fusion of both).
+        prompt_template: the user turn, with ``{context}`` then ``{question}``.
+        kv_reuse: reuse chunk KV states computed while indexing (block attention; see gem_rag.rag.kv).
+        chunk_tokens, chunk_overlap: chunking in model tokens.
+        max_new_tokens: default answer length limit (answers also stop at a newline).
+        system_prompt: the system instruction (default asks for a short span or the abstention phrase).
+        examples: few-shot (context, question, answer) turns; ``()`` for none.
+        kv_cache_bytes, kv_cache_dir, kv_cache_disk_bytes: KV cache budgets (RAM, optional disk tier).
+        reuse_question_kv: with kv_reuse, also reuse the question's pass from query embedding.
+        embed_token_budget: padded tokens per embedding batch while indexing (bounds peak memory).
+        candidates: how many results each retriever contributes to fusion.
+    """
+
+    def __init__(self, model=None, store: VectorStore | None = None, *, embedder=None, retrieval: str = "hybrid",
+                 prompt_template: str | None = None, kv_reuse: bool = False, chunk_tokens: int = 256,
+                 chunk_overlap: int = 32, max_new_tokens: int = 64, system_prompt: str | None = None,
+                 examples: Sequence[tuple[str, str, str]] | None = None, kv_cache_bytes: int = 256 * 2**20,
+                 kv_cache_dir: str | os.PathLike | None = None, kv_cache_disk_bytes: int = 4 * 2**30,
+                 reuse_question_kv: bool = True, embed_token_budget: int = 2048, candidates: int = 50,
+                 rrf_k: int = 60):
+        if retrieval not in RETRIEVAL_MODES:
+            raise ValueError(f"retrieval must be one of {RETRIEVAL_MODES}, got {retrieval!r}")
+        if store is not None and not isinstance(store, VectorStore):
+            raise TypeError(f"store must be a gem_rag.rag.VectorStore (FaissStore, ChromaStore), got {type(store).__name__}")
+        if embedder is not None and not callable(getattr(embedder, "embed", None)):
+            raise TypeError("embedder must have an .embed(texts, kind=...) method")
+        check_sampling(max_new_tokens, 0.0, 1.0, None, None)
+        self.model = resolve_model(model)
+        self.embedder = embedder if embedder is not None else self.model
+        self.store: VectorStore = store if store is not None else FaissStore()
+        self.retrieval = retrieval
+        self.prompt = AnswerPrompt(
+            template=DEFAULT_TEMPLATE if prompt_template is None else prompt_template,
+            system=DEFAULT_SYSTEM if system_prompt is None else system_prompt,
+            **({} if examples is None else {"examples": tuple(examples)}))
+        self.chunker = Chunker(self.model.tokenizer, chunk_tokens, chunk_overlap)
+        self.max_new_tokens = max_new_tokens
+        self.embed_token_budget = embed_token_budget
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.kv_reuse = bool(kv_reuse)
+        self.reuse_question_kv = reuse_question_kv
+        self.kv_cache: KVCache | None = None
+        if self.kv_reuse:
+            if self.embedder is not self.model:
+                raise ValueError("kv_reuse needs the single-model pipeline (embedder=None): the KV states come "
+                                 "from the embedding pass of the generating model")
+            check_rope(self.model)
+            self.kv_cache = KVCache(kv_cache_bytes, disk_dir=kv_cache_dir, disk_max_bytes=kv_cache_disk_bytes,
+                                    fingerprint=model_fingerprint(self.model))
+        self._prefix_states: dict[str, torch.Tensor] = {}
+        self._sources: dict[str, dict] = {}  # source file -> {"hash", "chunk_ids"}
+        self._text_keys: dict[str, str] | None = None  # dedup key -> chunk id, built lazily
+        self._bm25: tuple[BM25Index, list[str]] | None = None
+        self._lock = threading.RLock()
+        self._check_store_manifest()
+
+    # ------------------------------------------------------------------ manifest
+    def manifest(self) -> dict:
+        """What this pipeline's vectors are made with (stored with the index, checked on reuse)."""
+        return {**embedder_manifest(self.embedder), **self.chunker.settings()}
+
+    def _check_store_manifest(self) -> None:
+        stored = getattr(self.store, "manifest", None) or {}
+        check_manifest(stored, self.manifest(), f"the store ({type(self.store).__name__})")
+        if stored.get("model") is None:
+            self.store.manifest = {**stored, **self.manifest()}
+
+    # ------------------------------------------------------------------ indexing
+    def index(self, paths: str | os.PathLike | Sequence[str | os.PathLike], *, progress: bool = False) -> IndexReport:
+        """Index files and folders (.txt .md .rst .html .jsonl). Unchanged files are skipped (content hash),
+        changed files re-indexed (only their new chunks embedded), files gone from an indexed folder removed.
+
+        Example:
+            >>> report = rag.index(["docs/", "notes.md"]); report.chunks_added, report.files_skipped
+        """
+        start = time.perf_counter()
+        report = IndexReport()
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        paths = [Path(p) for p in paths]
+        seen: set[str] = set()
+        pending: list[tuple[str, str, list[Chunk]]] = []  # (source, hash, chunks) waiting for embedding
+        with self._lock:
+            files = list(iter_files(paths))
+            iterator = files
+            if progress:
+                from tqdm import tqdm
+
+                iterator = tqdm(files, desc="indexing", unit="file")
+            for file, reason in iterator:
+                if reason is not None:
+                    report.files_skipped.append((str(file), reason))
+                    continue
+                source = str(file.resolve())
+                seen.add(source)
+                try:
+                    raw = file.read_bytes()
+                    digest = content_hash(raw)
+                    if self._sources.get(source, {}).get("hash") == digest:
+                        report.chunks_unchanged += len(self._sources[source]["chunk_ids"])
+                        continue
+                    chunks = [c for doc in read_file(Path(source), raw) for c in self.chunker.split(doc)]
+                except (OSError, UnreadableFile) as err:
+                    reason = str(err) if isinstance(err, UnreadableFile) else f"cannot read: {err}"
+                    report.files_skipped.append((str(file), reason))
+                    continue
+                pending.append((source, digest, chunks))
+                report.files_indexed += 1
+                if sum(len(c) for _, _, c in pending) >= FLUSH_CHUNKS:
+                    self._flush(pending, report)
+                    pending = []
+            self._flush(pending, report)
+            for folder in (p.resolve() for p in paths if p.is_dir()):
+                prefix = str(folder) + os.sep
+                for source in [s for s in self._sources if s.startswith(prefix) and s not in seen]:
+                    report.chunks_removed += self._remove_source(source)
+        report.seconds = time.perf_counter() - start
+        logger.info("indexed %s", report)
+        return report
+
+    def _flush(self, pending: list[tuple[str, str, list[Chunk]]], report: IndexReport) -> None:
+        """Embed and store the new chunks of ``pending`` files, drop their stale chunks, record their hashes."""
+        keys = self._dedup_keys()
+        new: list[Chunk] = []
+        kept_by_source: dict[str, list[str]] = {}
+        for source, _, chunks in pending:
+            old_ids = set(self._sources.get(source, {}).get("chunk_ids", []))
+            kept = []
+            for chunk in chunks:
+                if chunk.id in old_ids:
+                    report.chunks_unchanged += 1
+                    kept.append(chunk.id)
+                    continue
+                key = text_key(chunk.text)
+                if key in keys:
+                    report.chunks_duplicate += 1
+                    continue
+                keys[key] = chunk.id
+                new.append(chunk)
+                kept.append(chunk.id)
+            kept_by_source[source] = kept
+            stale = old_ids - set(kept)
+            if stale:
+                self._delete_ids(sorted(stale))
+                report.chunks_removed += len(stale)
+        self._add_chunks(new)
+        report.chunks_added += len(new)
+        for source, digest, _ in pending:
+            self._sources[source] = {"hash": digest, "chunk_ids": kept_by_source[source]}
+
+    def _dedup_keys(self) -> dict[str, str]:
+        if self._text_keys is None:
+            self._text_keys = {text_key(c.text): c.id for c in self.store.all_chunks()}
+        return self._text_keys
+
+    def _remove_source(self, source: str) -> int:
+        ids = self._sources.pop(source, {}).get("chunk_ids", [])
+        self._delete_ids(ids)
+        return len(ids)
+
+    def _add_chunks(self, chunks: list[Chunk]) -> None:
+        for start in range(0, len(chunks), FLUSH_CHUNKS):
+            batch = chunks[start: start + FLUSH_CHUNKS]
+            vectors = self._embed_documents([c.text for c in batch], [c.id for c in batch])
+            self.store.add([c.id for c in batch], vectors, batch)
+            if self._text_keys is not None:
+                self._text_keys.update({text_key(c.text): c.id for c in batch})
+            self._bm25 = None
+
+    def _embed_documents(self, texts: list[str], ids: list[str]) -> np.ndarray:
+        if self.kv_cache is not None:
+            vectors, states = embed_with_kv(self.model, texts, "document", token_budget=self.embed_token_budget)
+            for chunk_id_, state in zip(ids, states):
+                self.kv_cache.put(chunk_id_, state)
+            return vectors
+        if self.embedder is self.model:
+            return self.model.embed(texts, kind="document", token_budget=self.embed_token_budget)
+        return np.asarray(self.embedder.embed(texts, kind="document"), dtype=np.float32)
+
+    def _delete_ids(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        if self._text_keys is not None:
+            gone = set(ids)
+            self._text_keys = {k: v for k, v in self._text_keys.items() if v not in gone}
+        self.store.delete(list(ids))
+        if self.kv_cache is not None:
+            self.kv_cache.discard(ids)
+        self._bm25 = None
+
+    def add_texts(self, texts: Sequence[str], metadatas: Sequence[dict] | None = None,
+                  ids: Sequence[str] | None = None) -> list[str]:
+        """Add ready-made passages, one chunk per text (not re-chunked; a text with an id already stored
+        replaces it). Returns the ids (given, or a hash of source + text).
+
+        Example:
+            >>> rag.add_texts(["Paris is the capital of France."], [{"source": "geo"}])
+        """
+        if isinstance(texts, str) or not all(isinstance(t, str) and t.strip() for t in texts):
+            raise ValueError("texts must be a list of non-empty strings")
+        metadatas = [dict(m) for m in metadatas] if metadatas is not None else [{} for _ in texts]
+        if len(metadatas) != len(texts) or (ids is not None and len(ids) != len(texts)):
+            raise ValueError(f"got {len(texts)} texts, {len(metadatas)} metadatas and "
+                             f"{'no' if ids is None else len(ids)} ids: give one per text")
+        if ids is None:
+            ids = [chunk_id(str(m.get("source", "")), 0, len(t), t) for t, m in zip(texts, metadatas)]
+        if len(set(ids)) != len(ids):
+            raise ValueError("ids must be unique")
+        chunks = [Chunk(str(i), t, {"source": m.get("source", ""), "title": m.get("title", ""), "start": 0,
+                                    "end": len(t), **m}) for i, t, m in zip(ids, texts, metadatas)]
+        with self._lock:
+            self._delete_ids([c.id for c in chunks if self.store.get([c.id])])
+            self._add_chunks(chunks)
+        return [c.id for c in chunks]
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove chunks by id (unknown ids are ignored)."""
+        if isinstance(ids, str):
+            raise TypeError("delete() takes a list of ids, got a single str")
+        with self._lock:
+            self._delete_ids(list(ids))
+            for record in self._sources.values():
+                record["chunk_ids"] = [i for i in record["chunk_ids"] if i not in set(ids)]
+
+    # ------------------------------------------------------------------ retrieval
+    def retrieve(self, question: str, k: int = 4) -> list[RetrievedChunk]:
+        """The ``k`` best chunks for ``question`` (dense, BM25 or hybrid per ``self.retrieval``).
+
+        Example:
+            >>> [(r.rank, r.chunk.metadata["source"]) for r in rag.retrieve("open a file", k=2)]
+        """
+        return self._retrieve(question, k)[0]
+
+    def _retrieve(self, question: str, k: int) -> tuple[list[RetrievedChunk], torch.Tensor | None]:
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError("question must be a non-empty string")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        question_state = None
+        with self._lock:
+            if not len(self.store):
+                return [], None
+            fetch = max(k, self.candidates) if self.retrieval == "hybrid" else k
+            rankings: list[list[tuple[str, float]]] = []
+            if self.retrieval in ("dense", "hybrid"):
+                vector, question_state = self._embed_query(question)
+                rankings.append([(c.id, s) for c, s in self.store.search(vector, fetch)])
+            if self.retrieval in ("bm25", "hybrid"):
+                bm25, row_ids = self._bm25_index()
+                rankings.append([(row_ids[row], s) for row, s in bm25.search(question, fetch)])
+            if self.retrieval == "hybrid":
+                scored = reciprocal_rank_fusion([[i for i, _ in r] for r in rankings], self.rrf_k)[:k]
+            else:
+                scored = rankings[0][:k]
+            chunks = {c.id: c for c in self.store.get([i for i, _ in scored])}
+        results = [RetrievedChunk(chunks[i], float(s), rank) for rank, (i, s) in enumerate(scored, start=1)]
+        return results, question_state
+
+    def _embed_query(self, question: str) -> tuple[np.ndarray, torch.Tensor | None]:
+        if self.kv_cache is not None and self.reuse_question_kv and not self.model.query_instruction:
+            vectors, states = embed_with_kv(self.model, [question], "query")
+            return vectors[0], states[0]
+        return np.asarray(self.embedder.embed(question, kind="query"), dtype=np.float32), None
+
+    def _bm25_index(self) -> tuple[BM25Index, list[str]]:
+        if self._bm25 is None:
+            chunks = self.store.all_chunks()
+            self._bm25 = (BM25Index([c.text for c in chunks]), [c.id for c in chunks])
+        return self._bm25
+
+    # ------------------------------------------------------------------ answering
+    def answer(self, question: str, k: int = 3, **generation_kwargs) -> RagAnswer:
+        """Retrieve ``k`` chunks and answer from them. ``generation_kwargs``: max_new_tokens, temperature,
+        top_p, stop (default: newline), seed.
+
+        Example:
+            >>> a = rag.answer("Who wrote it?"); a.answer, a.abstained, [c.chunk.id for c in a.chunks]
+        """
+        events = self.stream_answer(question, k, **generation_kwargs)
+        return _drain(events)
+
+    def answer_from_chunks(self, question: str, chunks: Sequence[RetrievedChunk | Chunk | str],
+                           **generation_kwargs) -> RagAnswer:
+        """Answer from the given context only (no retrieval): RetrievedChunks, Chunks or plain strings."""
+        context = [_as_retrieved(c, rank) for rank, c in enumerate(chunks, start=1)]
+        return _drain(self._answer_events(question, context, None, time.perf_counter(), 0.0, generation_kwargs))
+
+    def stream_answer(self, question: str, k: int = 3, **generation_kwargs) -> Iterator[dict]:
+        """Yield ``{"type": "sources", "chunks"}``, then ``{"type": "token", "text"}`` pieces, then
+        ``{"type": "done", "answer": RagAnswer}``."""
+        start = time.perf_counter()
+        chunks, question_state = self._retrieve(question, k)
+        retrieval_s = time.perf_counter() - start
+        return self._answer_events(question, chunks, question_state, start, retrieval_s, generation_kwargs)
+
+    def _answer_events(self, question: str, chunks: list[RetrievedChunk], question_state, start: float,
+                       retrieval_s: float, generation_kwargs: dict) -> Iterator[dict]:
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError("question must be a non-empty string")
+        params = check_sampling(generation_kwargs.pop("max_new_tokens", self.max_new_tokens),
+                                generation_kwargs.pop("temperature", 0.0), generation_kwargs.pop("top_p", 1.0),
+                                generation_kwargs.pop("stop", ["\n"]), generation_kwargs.pop("seed", None))
+        if generation_kwargs:
+            raise TypeError(f"unknown generation arguments {sorted(generation_kwargs)}; use max_new_tokens, "
+                            f"temperature, top_p, stop, seed")
+        chunks = self._fit_context(question, chunks, params.max_new_tokens)
+        return self._events(question, chunks, question_state, params, start, retrieval_s)
+
+    def _events(self, question, chunks, question_state, params, start, retrieval_s) -> Iterator[dict]:
+        yield {"type": "sources", "chunks": chunks}
+        generation_start = time.perf_counter()
+        if not chunks:  # nothing to answer from
+            answer, abstained, raw, usage, first = self.prompt.abstain_phrase, True, "", {"prompt_tokens": 0,
+                                                                                          "completion_tokens": 0}, None
+        else:
+            run = PieceGeneration(self.model, self._pieces(question, chunks, question_state), params)
+            try:
+                for piece in run:
+                    yield {"type": "token", "text": piece}
+            finally:
+                run.close()
+            raw = run.result.text
+            answer, abstained = self.prompt.postprocess(raw)
+            usage = {"prompt_tokens": run.result.prompt_tokens, "completion_tokens": run.result.completion_tokens}
+            first = run.first_token_s
+        end = time.perf_counter()
+        ttft = (generation_start - start) + (first if first is not None else end - generation_start)
+        timings = {"retrieval_s": retrieval_s, "generation_s": end - generation_start, "ttft_s": ttft,
+                   "prefill_s": first if first is not None else 0.0, "total_s": end - start}
+        yield {"type": "done", "answer": RagAnswer(question, answer, chunks, abstained, timings, usage, raw)}
+
+    def _fit_context(self, question: str, chunks: list[RetrievedChunk], max_new_tokens: int) -> list[RetrievedChunk]:
+        """Drop the lowest-ranked chunks while the prompt would not fit the context window."""
+        chunks = list(chunks)
+        while chunks:
+            prompt = self.prompt.render(self.model, [c.chunk.text for c in chunks], question)
+            if self.model.count_tokens(prompt) + max_new_tokens < self.model.context_window:
+                break
+            logger.warning("prompt too long for the context window: dropping chunk %s", chunks[-1].chunk.id)
+            chunks.pop()
+        return chunks
+
+    def _pieces(self, question: str, chunks: list[RetrievedChunk], question_state) -> list[Piece]:
+        segments = self.prompt.segments(self.model, [c.chunk.text for c in chunks], question)
+        reuse = self.kv_cache is not None
+        pieces = [self._prefix_piece(segments.before_context) if reuse else Piece(self._ids(segments.before_context))]
+        for i, retrieved in enumerate(chunks):
+            if i:
+                pieces.append(Piece(self._ids(segments.separator)))
+            ids = self._ids(retrieved.chunk.text)
+            pieces.append(Piece(ids, self._chunk_state(retrieved.chunk, ids) if reuse else None))
+        pieces.append(Piece(self._ids(segments.before_question)))
+        question_ids = self._ids(question)
+        usable = reuse and question_state is not None and question_state.shape[3] == len(question_ids)
+        pieces.append(Piece(question_ids, question_state if usable else None))
+        pieces.append(Piece(self._ids(segments.after_question)))
+        return [p for p in pieces if p.ids]
+
+    def _ids(self, text: str) -> list[int]:
+        return self.model.tokenizer(text, add_special_tokens=False).input_ids if text else []
+
+    def _prefix_piece(self, text: str) -> Piece:
+        ids = self._ids(text)
+        if text not in self._prefix_states:  # the fixed prompt start: computed once, exact (it starts at 0)
+            self._prefix_states = {text: compute_kv(self.model, ids)}
+        return Piece(ids, self._prefix_states[text])
+
+    def _chunk_state(self, chunk: Chunk, ids: list[int]) -> torch.Tensor:
+        state = self.kv_cache.get(chunk.id)
+        if state is None or state.shape[3] != len(ids):
+            state = compute_kv(self.model, ids)
+            self.kv_cache.put(chunk.id, state)
+        return state
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Persist the index (store, manifest, file hashes, settings) to ``folder`` atomically: an
+        interrupted save leaves the previous version in place and loadable."""
+        with self._lock:
+            def write(tmp: Path) -> None:
+                if isinstance(self.store, FaissStore):
+                    self.store.write_files(tmp)
+                else:
+                    self.store.persist(None)
+                (tmp / PIPELINE_FILE).write_text(_json(self._settings()))
+
+            return write_version(folder, write)
+
+    def _settings(self) -> dict:
+        return {"format": "gem_rag.pipeline/1", "manifest": self.manifest(), "store": self.store.describe(),
+                "retrieval": self.retrieval, "prompt_template": self.prompt.template, "system_prompt": self.prompt.system,
+                "examples": [list(e) for e in self.prompt.examples], "chunk_tokens": self.chunker.chunk_tokens,
+                "chunk_overlap": self.chunker.overlap, "max_new_tokens": self.max_new_tokens,
+                "sources": self._sources}
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, model=None, **kwargs) -> "RagPipeline":
+        """Reopen a pipeline saved with :meth:`save`. Raises IndexMismatchError when ``model`` (or the
+        ``embedder`` keyword) is not what the index was built with, CorruptIndexError when damaged."""
+        version = current_version(folder)
+        settings = read_json(version / PIPELINE_FILE)
+        if settings.get("format") != "gem_rag.pipeline/1":
+            raise IndexMismatchError(f"{folder} is not a saved RagPipeline (format {settings.get('format')!r})")
+        model = resolve_model(model)
+        stored = settings["manifest"]
+        check_manifest(stored, embedder_manifest(kwargs.get("embedder") or model), str(folder))
+        store = open_store(settings["store"], version)
+        store.manifest = {**stored, **getattr(store, "manifest", {})}
+        options = {key: settings[key] for key in ("retrieval", "prompt_template", "system_prompt", "chunk_tokens",
+                                                   "chunk_overlap", "max_new_tokens")}
+        options["examples"] = [tuple(e) for e in settings["examples"]]
+        pipeline = cls(model, store, **{**options, **kwargs})
+        pipeline._sources = settings["sources"]
+        return pipeline
+
+
+def open_store(description: dict, version: Path) -> VectorStore:
+    """Reopen the store a pipeline was saved with."""
+    kind = description.get("kind")
+    if kind == "FaissStore":
+        return FaissStore.read_files(version)
+    if kind == "ChromaStore":
+        from gem_rag.rag.chroma import ChromaStore
+
+        return ChromaStore.from_description(description)
+    raise IndexMismatchError(f"unknown store kind {kind!r} in the saved pipeline")
+
+
+def _as_retrieved(item, rank: int) -> RetrievedChunk:
+    if isinstance(item, RetrievedChunk):
+        return item
+    if isinstance(item, Chunk):
+        return RetrievedChunk(item, 0.0, rank)
+    if isinstance(item, str) and item.strip():
+        return RetrievedChunk(Chunk(chunk_id("", 0, len(item), item), item, {"source": "", "title": ""}), 0.0, rank)
+    raise TypeError(f"chunks must be RetrievedChunk, Chunk or non-empty str items, got {type(item).__name__}")
+
+
+def _drain(events: Iterator[dict]) -> RagAnswer:
+    for event in events:
+        if event["type"] == "done":
+            return event["answer"]
+    raise RuntimeError("the answer stream ended without a result")
+
+
+def _json(data: dict) -> str:
+    import json
+
+    return json.dumps(data, indent=1, ensure_ascii=False)
