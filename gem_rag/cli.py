@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "ask": "gem_rag.server.commands.ask",
     "serve": "gem_rag.server.commands.serve",
     "index": "gem_rag.server.commands.index",
+    "train": "gem_rag.training.cli",
     "eval": "gem_rag.eval.cli",
 }
 

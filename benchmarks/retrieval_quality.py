@@ -1,0 +1,259 @@
+"""Embedding quality and what the LLM keeps: base SmolLM2 poolings vs the GEM model vs all-MiniLM-L6-v2 vs BM25.
+
+Tasks (all on evaluation-only data, never trained on):
+  squad  retrieval: 1,000 SQuAD v1.1 dev questions (seed 0) against its 2,067 paragraphs
+  faq    retrieval: 172 Python FAQ questions against their 172 answer passages
+  lee    Spearman correlation of cosine similarity with human ratings (Lee et al. 2005, 1,225 pairs)
+  qa     SQuAD EM/F1 with the gold paragraph as context (100 questions, greedy), base vs GEM
+  ppl    perplexity on the held-out slice of the training rows (documents never trained on), base vs GEM
+
+Example:
+    python benchmarks/retrieval_quality.py --gem gem_rag/weights/smollm2-135m-gem --json docs/retrieval_quality.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gem_rag import GemModel
+from gem_rag.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k, squad_exact_match, squad_f1
+
+ALL_MODELS = ("base-mean", "base-last", "base-special", "gem", "minilm", "bm25")
+ALL_TASKS = ("squad", "faq", "lee", "qa", "ppl")
+QA_PROMPT = ("Answer the question using the context. Reply with the short answer only.\n\n"
+             "Context: {context}\n\nQuestion: {question}")
+
+
+# ------------------------------------------------------------------ data
+def load_squad(data_dir: Path, n_questions: int, seed: int = 0):
+    raw = json.loads((data_dir / "squad-v1.1-dev.json").read_text())
+    paragraphs, questions = [], []
+    for article in raw["data"]:
+        for paragraph in article["paragraphs"]:
+            index = len(paragraphs)
+            paragraphs.append(paragraph["context"])
+            for qa in paragraph["qas"]:
+                questions.append((qa["question"], index, [a["text"] for a in qa["answers"]]))
+    return paragraphs, random.Random(seed).sample(questions, n_questions)
+
+
+def load_faq(data_dir: Path):
+    rows = [json.loads(line) for line in (data_dir / "python-faq.jsonl").read_text().splitlines() if line.strip()]
+    return [r["answer_passage"] for r in rows], [(r["question"], i) for i, r in enumerate(rows)]
+
+
+def load_lee(data_dir: Path):
+    return [json.loads(line) for line in (data_dir / "lee-document-similarity.jsonl").read_text().splitlines() if line.strip()]
+
+
+def load_heldout(rows_path: Path, limit: int) -> list[str]:
+    from gem_rag.training.data import read_rows
+
+    return [r.text for r in read_rows(rows_path) if r.split == "val"][:limit]
+
+
+# ------------------------------------------------------------------ embedders
+class PooledBase:
+    """The base LLM without a GEM token: mean pooling or last-token hidden state."""
+
+    def __init__(self, model: GemModel, mode: str):
+        self.model, self.mode = model, mode
+
+    @torch.inference_mode()
+    def embed(self, texts, kind="document", batch_size=32):
+        tok = self.model.tokenizer
+        out = np.zeros((len(texts), self.model.embedding_dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size]
+            rows = [tok(texts[i], add_special_tokens=False).input_ids[:512] for i in idx]
+            length = max(map(len, rows))
+            ids = torch.full((len(rows), length), self.model.pad_token_id)
+            att = torch.zeros((len(rows), length), dtype=torch.long)
+            for j, r in enumerate(rows):
+                ids[j, :len(r)] = torch.tensor(r)
+                att[j, :len(r)] = 1
+            ids, att = ids.to(self.model.device), att.to(self.model.device)
+            hidden = self.model.hf_model.base_model(input_ids=ids, attention_mask=att).last_hidden_state.float()
+            if self.mode == "mean":
+                m = att.unsqueeze(-1).float()
+                vec = (hidden * m).sum(1) / m.sum(1)
+            else:
+                vec = hidden[torch.arange(len(rows)), att.sum(1) - 1]
+            out[idx] = torch.nn.functional.normalize(vec, dim=-1).cpu().numpy()
+        return out
+
+
+class Bm25Ranker:
+    def __init__(self):
+        from gem_rag.rag.bm25 import BM25Index
+
+        self.index_cls = BM25Index
+
+
+def rank_all(model_name: str, embedder, corpus: list[str], queries: list[str], k: int = 10) -> list[list[int]]:
+    if model_name == "bm25":
+        index = embedder.index_cls(corpus)
+        return [[i for i, _ in index.search(q, k)] for q in queries]
+    docs = embedder.embed(corpus, kind="document")
+    qs = embedder.embed(queries, kind="query")
+    scores = qs @ docs.T
+    return np.argsort(-scores, axis=1)[:, :k].tolist()
+
+
+def retrieval_metrics(ranked: list[list[int]], relevant: list[int]) -> dict:
+    per = [(recall_at_k([str(i) for i in r], {str(g)}, 1), recall_at_k([str(i) for i in r], {str(g)}, 10),
+            mrr_at_k([str(i) for i in r], {str(g)}, 10), ndcg_at_k([str(i) for i in r], {str(g)}, 10))
+           for r, g in zip(ranked, relevant)]
+    mean = np.mean(per, axis=0)
+    return {"recall@1": round(float(mean[0]), 4), "recall@10": round(float(mean[1]), 4),
+            "mrr@10": round(float(mean[2]), 4), "ndcg@10": round(float(mean[3]), 4)}
+
+
+def lee_spearman(embedder, pairs: list[dict]) -> float:
+    from scipy.stats import spearmanr
+
+    docs = sorted({p["a"] for p in pairs} | {p["b"] for p in pairs})
+    vectors = embedder.embed(docs, kind="document")
+    where = {d: i for i, d in enumerate(docs)}
+    cosines = [float(vectors[where[p["a"]]] @ vectors[where[p["b"]]]) for p in pairs]
+    return round(float(spearmanr(cosines, [p["score"] for p in pairs]).statistic), 4)
+
+
+# ------------------------------------------------------------------ what the LLM keeps
+def oracle_qa(model: GemModel, items, batch_size: int) -> dict:
+    prompts = [model.apply_chat_template([{"role": "user", "content": QA_PROMPT.format(context=ctx, question=q)}])
+               for q, ctx, _ in items]
+    answers = []
+    for start in range(0, len(prompts), batch_size):
+        results = model.generate(prompts[start:start + batch_size], max_new_tokens=32, stop=["\n"])
+        answers.extend(r.text.strip() for r in results)
+    em = np.mean([squad_exact_match(a, gold) for a, (_, _, gold) in zip(answers, items)])
+    f1 = np.mean([squad_f1(a, gold) for a, (_, _, gold) in zip(answers, items)])
+    return {"exact_match": round(100 * float(em), 2), "f1": round(100 * float(f1), 2), "n": len(items),
+            "examples": [{"q": q, "gold": gold[0], "answer": a} for a, (q, _, gold) in list(zip(answers, items))[:5]]}
+
+
+@torch.inference_mode()
+def perplexity(model: GemModel, texts: list[str]) -> float:
+    nll, count = 0.0, 0
+    for text in texts:
+        ids = torch.tensor([model.tokenizer(text, add_special_tokens=False).input_ids[:256]], device=model.device)
+        logits = model.hf_model(input_ids=ids).logits.float()
+        loss = torch.nn.functional.cross_entropy(logits[0, :-1], ids[0, 1:], reduction="sum")
+        nll += float(loss)
+        count += ids.shape[1] - 1
+    return round(math.exp(nll / count), 3)
+
+
+# ------------------------------------------------------------------ driver
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gem", default="gem_rag/weights/smollm2-135m-gem", help="GEM artefact folder")
+    parser.add_argument("--base-model", default=None, help="base model (default: the bundled SmolLM2-135M-Instruct)")
+    parser.add_argument("--data-dir", default="/work/shared/data")
+    parser.add_argument("--rows", default=None, help="training rows file (its held-out slice is used for perplexity)")
+    parser.add_argument("--models", default=",".join(ALL_MODELS))
+    parser.add_argument("--tasks", default=",".join(ALL_TASKS))
+    parser.add_argument("--questions", type=int, default=1000)
+    parser.add_argument("--qa-questions", type=int, default=100)
+    parser.add_argument("--ppl-rows", type=int, default=200)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", default=None, help="write the figures here")
+    parser.add_argument("--update-card", action="store_true", help="store the GEM figures in the artefact card")
+    args = parser.parse_args(argv)
+    models = [m for m in args.models.split(",") if m]
+    tasks = [t for t in args.tasks.split(",") if t]
+    data_dir = Path(args.data_dir)
+    torch.manual_seed(0)
+    started = time.time()
+
+    base = gem = None
+    if any(m.startswith("base") for m in models) or "qa" in tasks or "ppl" in tasks:
+        base = GemModel.from_pretrained(args.base_model, device=args.device, gem_weights=None)
+    if "gem" in models:
+        gem = GemModel.from_pretrained(args.base_model, device=args.device, gem_weights=args.gem)
+    embedders = {}
+    for name in models:
+        if name == "base-mean":
+            embedders[name] = PooledBase(base, "mean")
+        elif name == "base-last":
+            embedders[name] = PooledBase(base, "last")
+        elif name == "base-special":
+            embedders[name] = base
+        elif name == "gem":
+            embedders[name] = gem
+        elif name == "minilm":
+            from gem_rag.baselines import EncoderEmbedder
+
+            embedders[name] = EncoderEmbedder.minilm()
+        elif name == "bm25":
+            embedders[name] = Bm25Ranker()
+        else:
+            raise SystemExit(f"unknown model {name!r}; choose from {ALL_MODELS}")
+
+    results: dict = {"models": models, "tasks": tasks, "gem_artefact": args.gem if gem else None,
+                     "machine": f"{platform.machine()} {torch.get_num_threads()} threads, device {args.device}"
+                                + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() and args.device != "cpu" else ""),
+                     "command": "python " + " ".join(sys.argv), "figures": {}}
+    figures = results["figures"]
+    if "squad" in tasks:
+        paragraphs, questions = load_squad(data_dir, args.questions)
+        for name, embedder in embedders.items():
+            t0 = time.time()
+            ranked = rank_all(name, embedder, paragraphs, [q for q, _, _ in questions])
+            figures.setdefault(name, {})["squad"] = retrieval_metrics(ranked, [g for _, g, _ in questions])
+            print(f"squad {name}: {figures[name]['squad']} ({time.time() - t0:.0f} s)", flush=True)
+    if "faq" in tasks:
+        passages, faq = load_faq(data_dir)
+        for name, embedder in embedders.items():
+            ranked = rank_all(name, embedder, passages, [q for q, _ in faq])
+            figures.setdefault(name, {})["faq"] = retrieval_metrics(ranked, [g for _, g in faq])
+            print(f"faq {name}: {figures[name]['faq']}", flush=True)
+    if "lee" in tasks:
+        pairs = load_lee(data_dir)
+        for name, embedder in embedders.items():
+            if name != "bm25":
+                figures.setdefault(name, {})["lee_spearman"] = lee_spearman(embedder, pairs)
+                print(f"lee {name}: {figures[name]['lee_spearman']}", flush=True)
+    batch = 50 if base is not None and base.device.type == "cuda" else 10
+    if "qa" in tasks:
+        _, questions = load_squad(data_dir, args.questions)
+        paragraphs, _ = load_squad(data_dir, 1)
+        items = [(q, paragraphs[g], gold) for q, g, gold in questions[: args.qa_questions]]
+        for name, model in (("base", base), ("gem", gem)):
+            if model is not None:
+                figures.setdefault(name, {})["oracle_qa"] = oracle_qa(model, items, batch)
+                print(f"qa {name}: {figures[name]['oracle_qa']['f1']} F1", flush=True)
+    if "ppl" in tasks and args.rows:
+        texts = load_heldout(Path(args.rows), args.ppl_rows)
+        for name, model in (("base", base), ("gem", gem)):
+            if model is not None:
+                figures.setdefault(name, {})["heldout_perplexity"] = perplexity(model, texts)
+                print(f"ppl {name}: {figures[name]['heldout_perplexity']}", flush=True)
+    results["seconds"] = round(time.time() - started, 1)
+    text = json.dumps(results, indent=2)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    if args.update_card and gem is not None:
+        card_path = Path(args.gem) / "gem_card.json"
+        card = json.loads(card_path.read_text())
+        card["evaluation"] = {"figures": figures, "command": results["command"], "machine": results["machine"]}
+        card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

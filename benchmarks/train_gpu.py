@@ -1,0 +1,126 @@
+"""The shipped GEM model's training run on one GPU, with its ablations and evaluation, in one go.
+
+Run on the GPU machine from the repository root (the default model and the rows file must be there):
+    python benchmarks/train_gpu.py --rows ROWS --data-dir DATA --out OUT --budget-min 4.6
+
+It (1) loads the default model on CUDA and checks embed + generate (the core's GPU check), (2) trains the
+shipped recipe (phase 1 + phase 2, ``--preset gpu``) and, beside it on the same GPU, short phase-2-only
+ablations (one positive kind at a time, all kinds, all kinds without NTP mixing, all kinds after phase 1),
+(3) evaluates the ablations (GEM only) and the shipped model (all tasks but MiniLM, which is not on that
+machine), (4) loads the trained artefact the way users get it (``GemModel.from_pretrained(device="cuda")``)
+and checks it, and (5) packs artefact, logs and figures into ``OUT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+ABLATION = ["--contrastive-steps", "120", "--contrastive-batch", "128", "--ntp-mix-batch", "16",
+            "--grad-checkpointing", "true", "--max-tokens", "256", "--progress", "false"]
+ABLATIONS = {
+    "abl-dropout": ["--ntp-steps", "0", "--positives", "dropout"],
+    "abl-ict": ["--ntp-steps", "0", "--positives", "ict"],
+    "abl-heading": ["--ntp-steps", "0", "--positives", "heading"],
+    "abl-all": ["--ntp-steps", "0", "--positives", "dropout,ict,heading"],
+    "abl-all-nontp": ["--ntp-steps", "0", "--positives", "dropout,ict,heading", "--ntp-weight", "0"],
+    "abl-all-phase1": ["--ntp-steps", "150", "--ntp-batch", "64", "--positives", "dropout,ict,heading"],
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def core_gpu_check(label: str) -> dict:
+    """GemModel.from_pretrained(device="cuda"): embed + generate, as a user would."""
+    import numpy as np
+
+    from gem_rag import GemModel
+
+    t0 = time.time()
+    model = GemModel.from_pretrained(device="cuda") if label == "shipped" else GemModel.from_pretrained(device="cuda", gem_weights=None)
+    vectors = model.embed(["The cat sat on the mat.", "A kitten rested on a rug.", "Kernel modules are loaded with modprobe."])
+    result = model.generate("The capital of France is", max_new_tokens=12)
+    check = {"label": label, "name": model.name, "device": str(model.device), "dtype": str(model.dtype),
+             "embed_shape": list(vectors.shape), "finite": bool(np.isfinite(vectors).all()),
+             "cos_cat_kitten": round(float(vectors[0] @ vectors[1]), 4), "cos_cat_kernel": round(float(vectors[0] @ vectors[2]), 4),
+             "generate": result.text, "completion_tokens": result.completion_tokens, "seconds": round(time.time() - t0, 1)}
+    log(f"core GPU check: {json.dumps(check)}")
+    return check
+
+
+def base_weights_checksum() -> dict:
+    """Sum of |w| over the converted default model, to compare with the machine the artefact is used on."""
+    from safetensors.torch import load_file
+
+    from gem_rag.core.loading import resolve_model_folder
+
+    tensors = load_file(str(Path(resolve_model_folder(None)[0]) / "model.safetensors"))
+    return {"tensors": len(tensors), "abs_sum": float(sum(t.double().abs().sum() for t in tensors.values()))}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--work", default="/tmp/gem_runs")
+    parser.add_argument("--budget-min", type=float, default=4.6, help="wall time of the main training run")
+    parser.add_argument("--skip-ablations", action="store_true")
+    args = parser.parse_args()
+    out, work = Path(args.out), Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    checks = [core_gpu_check("base"), base_weights_checksum()]
+    log(f"base weights: {checks[-1]}")
+
+    py = sys.executable
+    train = [py, "-m", "gem_rag.cli", "-v", "train", "--rows", args.rows]
+    main_cmd = train + ["--out", str(work / "main"), "--preset", "gpu", "--time-budget-min", str(args.budget_min),
+                        "--progress", "false"]
+    procs = {"main": subprocess.Popen(main_cmd, stdout=open(work / "main.log", "w"), stderr=subprocess.STDOUT)}
+    log("started main: " + " ".join(main_cmd[1:]))
+    evaluate = [py, "benchmarks/retrieval_quality.py", "--data-dir", args.data_dir, "--device", "cuda"]
+    if not args.skip_ablations:
+        for name, extra in ABLATIONS.items():
+            cmd = train + ["--out", str(work / name)] + ABLATION + extra
+            chain = " ".join(cmd) + " && " + " ".join(evaluate + ["--gem", str(work / name / "artefact"), "--models", "gem",
+                                                                  "--tasks", "squad,faq,lee", "--json", str(work / f"{name}.eval.json")])
+            procs[name] = subprocess.Popen(["bash", "-c", chain], stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+    codes = {}
+    for name, proc in procs.items():
+        codes[name] = proc.wait()
+        log(f"{name} finished with {codes[name]} at +{time.time() - started:.0f} s")
+    artefact = work / "main" / "artefact"
+    if codes["main"] == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(artefact / "gem_weights.safetensors", out / "gem_weights.safetensors")
+        shutil.copy(artefact / "gem_card.json", out / "gem_card.json")
+        subprocess.run(evaluate + ["--gem", str(artefact), "--models", "base-mean,base-last,base-special,gem,bm25",
+                                   "--rows", args.rows, "--json", str(work / "main.eval.json"), "--update-card"],
+                       stdout=open(work / "main.eval.log", "w"), stderr=subprocess.STDOUT)
+        shutil.copy(artefact / "gem_card.json", out / "gem_card.json")
+        shipped = Path("gem_rag/weights/smollm2-135m-gem")
+        shipped.mkdir(parents=True, exist_ok=True)
+        for file in ("gem_card.json", "gem_weights.safetensors"):
+            shutil.copy(artefact / file, shipped / file)
+        checks.append(core_gpu_check("shipped"))
+    (work / "gpu_checks.json").write_text(json.dumps({"checks": checks, "exit_codes": codes,
+                                                      "seconds": round(time.time() - started, 1)}, indent=2))
+    with tarfile.open(out / "runs.tar.gz", "w:gz") as tar:
+        for path in sorted(work.rglob("*")):
+            if path.is_file() and path.suffix in (".json", ".log") :
+                tar.add(path, arcname=str(path.relative_to(work)))
+    log(f"done in {time.time() - started:.0f} s: {codes}")
+    return 0 if codes.get("main") == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Batch builders for both phases: token ids, GEM layouts, labels and contrastive positive pairs.
+
+Every batch is drawn from a ``random.Random`` seeded by (seed, phase, step, micro-step), so a resumed run
+sees exactly the batches it would have seen.
+
+Example:
+    >>> sampler = RowSampler(rows, tokenizer, special_ids=[49152], max_tokens=256)
+    >>> batch = sampler.ntp_batch(random.Random(0), size=8, plain_prob=0.8)
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from gem_rag.training.data import Row, split_sentences
+
+IGNORE = -100
+
+
+@dataclass
+class NtpBatch:
+    input_ids: torch.Tensor  # (B, T)
+    attention: torch.Tensor  # (B, T) 1 real, 0 padding
+    labels: torch.Tensor  # (B, T) next-token targets, IGNORE where no loss
+    prefix_lengths: torch.Tensor  # (B,) GEM split point, -1 for plain rows
+
+    @property
+    def has_gem_rows(self) -> bool:
+        return bool((self.prefix_lengths >= 0).any())
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token rows into (ids, attention) tensors."""
+    length = max(len(r) for r in rows)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        attention[i, : len(row)] = 1
+    return ids, attention
+
+
+class RowSampler:
+    """Draws training batches from rows; tokenises on the fly (fast tokenizer, cached per row)."""
+
+    def __init__(self, rows: Sequence[Row], tokenizer, *, special_ids: Sequence[int], max_tokens: int,
+                 pad_id: int, token_dropout: float = 0.15, ict_keep_prob: float = 0.1):
+        if not rows:
+            raise ValueError("no training rows: prepare them from a corpus first")
+        self.rows = list(rows)
+        self.tokenizer = tokenizer
+        self.special_ids = list(special_ids)
+        self.max_tokens = max_tokens
+        self.pad_id = pad_id
+        self.token_dropout = token_dropout
+        self.ict_keep_prob = ict_keep_prob
+        self.by_source: dict[str, list[int]] = {}
+        for i, row in enumerate(self.rows):
+            self.by_source.setdefault(row.source, []).append(i)
+        self.sources = sorted(self.by_source)
+        # sources weighted by sqrt(size): small corpora (e.g. Wikipedia) are not drowned out
+        self.source_weights = [len(self.by_source[s]) ** 0.5 for s in self.sources]
+
+    def encode(self, text: str, limit: int | None = None) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        return ids[: (limit or self.max_tokens) - len(self.special_ids)]
+
+    # ------------------------------------------------------------------ phase 1
+    def ntp_batch(self, rng: random.Random, size: int, plain_prob: float) -> NtpBatch:
+        """Plain NTP rows, and with probability ``1 - plain_prob`` rows split as ``prefix <gem> suffix``."""
+        sequences, prefix_lengths = [], []
+        for index in rng.sample(range(len(self.rows)), min(size, len(self.rows))):
+            ids = self.encode(self.rows[index].text)
+            if len(ids) >= 2 and rng.random() >= plain_prob:
+                split = rng.randint(1, len(ids) - 1)
+                sequences.append(ids[:split] + self.special_ids + ids[split:])
+                prefix_lengths.append(split)
+            else:
+                sequences.append(ids)
+                prefix_lengths.append(-1)
+        input_ids, attention = pad_rows(sequences, self.pad_id)
+        labels = torch.full_like(input_ids, IGNORE)
+        labels[:, :-1] = input_ids[:, 1:]
+        labels[:, :-1][attention[:, 1:] == 0] = IGNORE
+        for special in self.special_ids:  # no loss on predicting a special token
+            labels[labels == special] = IGNORE
+        return NtpBatch(input_ids, attention, labels, torch.tensor(prefix_lengths, dtype=torch.long))
+
+    # ------------------------------------------------------------------ phase 2
+    def pair_batch(self, rng: random.Random, size: int, kinds: Sequence[str], domain: bool) -> tuple[list, list, list]:
+        """``size`` (query ids, positive ids, kind) pairs; ``domain``: all from one source."""
+        if domain:
+            source = rng.choices(self.sources, weights=self.source_weights)[0]
+            pool = self.by_source[source]
+        else:
+            pool = range(len(self.rows))
+        indices = rng.sample(pool, min(size, len(pool)))
+        queries, positives, used = [], [], []
+        for index in indices:
+            query, positive, kind = self.make_pair(rng, self.rows[index], rng.choice(list(kinds)))
+            queries.append(query)
+            positives.append(positive)
+            used.append(kind)
+        return queries, positives, used
+
+    def make_pair(self, rng: random.Random, row: Row, kind: str) -> tuple[list[int], list[int], str]:
+        """One positive pair of token rows (special tokens appended) for ``row``."""
+        if kind == "heading":
+            heading = row.heading if row.heading and row.heading != row.title else row.title
+            if len(heading.split()) >= 2 or (heading and row.heading and row.heading != row.title):
+                query = f"{row.title}: {heading}" if heading != row.title and row.title else heading
+                return self.encode(query, 64) + self.special_ids, self.encode(row.text) + self.special_ids, kind
+            kind = "ict"
+        if kind == "ict":
+            sentences = split_sentences(row.text)
+            if len(sentences) >= 2:
+                pick = rng.randrange(len(sentences))
+                rest = sentences if rng.random() < self.ict_keep_prob else sentences[:pick] + sentences[pick + 1:]
+                return (self.encode(sentences[pick], 64) + self.special_ids,
+                        self.encode(" ".join(rest)) + self.special_ids, kind)
+            kind = "dropout"
+        ids = self.encode(row.text)
+        return self._drop(rng, ids) + self.special_ids, self._drop(rng, ids) + self.special_ids, "dropout"
+
+    def _drop(self, rng: random.Random, ids: list[int]) -> list[int]:
+        kept = [t for t in ids if rng.random() >= self.token_dropout]
+        return kept or ids[:1]

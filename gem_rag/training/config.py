@@ -1,0 +1,75 @@
+"""Training configuration: one dataclass, saved in the artefact card so a run can be reproduced.
+
+Example:
+    >>> cfg = TrainConfig(rows="rows.jsonl.gz", out_dir="run", ntp_steps=200, contrastive_steps=600)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+POSITIVE_KINDS = ("dropout", "ict", "heading")
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a GEM training run (defaults: the recipe of the shipped model, sized for a GPU)."""
+
+    rows: str  # rows file from prepare_rows
+    out_dir: str
+    base_model: str | None = None  # None: the default SmolLM2-135M-Instruct; else a folder, .gguf or hub id
+    num_special_tokens: int = 1
+    seed: int = 0
+    device: str = "auto"
+    autocast: str = "auto"  # "auto" (bf16 on CUDA, off on CPU), "bf16", "off"
+    # adaptation
+    method: str = "lora"  # "lora" (peft) or "full"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    full_export_rank: int = 64  # full fine-tuning: linear deltas are exported as rank-r SVD factors
+    lr: float = 2e-4  # LoRA / full-FT weights (use ~2e-5 for full)
+    special_lr: float = 1e-3  # the special token rows
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    max_tokens: int = 256  # longest training text, in tokens
+    grad_checkpointing: bool = False  # recompute layer activations in backward: big batches in little memory
+    # phase 1: mixed next-token prediction
+    ntp_steps: int = 100
+    ntp_batch: int = 32
+    plain_prob: float = 0.8  # share of rows trained as plain NTP (the rest get the GEM token + mask)
+    # phase 2: contrastive
+    contrastive_steps: int = 500
+    contrastive_batch: int = 128  # pairs per step (in-batch negatives: 2 * batch - 1 for each side)
+    positives: tuple[str, ...] = POSITIVE_KINDS
+    token_dropout: float = 0.15  # share of tokens dropped from each view for "dropout" positives
+    ict_keep_prob: float = 0.1  # ICT: chance the query sentence stays in its passage
+    domain_batches: bool = True  # draw each contrastive batch from one source (harder negatives)
+    ntp_weight: float = 0.1  # weight of a plain NTP loss mixed into phase 2 (0: none, no LM head)
+    ntp_mix_batch: int = 16
+    temperature_init: float = 20.0  # InfoNCE scale exp(s), s learnable, init log 20, clamped at log 100
+    temperature_max: float = 100.0
+    # bookkeeping
+    time_budget_min: float = 0.0  # >0: shrink the contrastive step count after 10 steps to fit this wall time
+    checkpoint_every: int = 200
+    eval_rows: int = 512  # validation passages for the held-out ICT recall and perplexity
+    progress: bool = True
+    extra: dict = field(default_factory=dict)  # free-form notes copied to the card (e.g. the command line)
+
+    def __post_init__(self) -> None:
+        if self.method not in ("lora", "full"):
+            raise ValueError(f"method must be 'lora' or 'full', got {self.method!r}")
+        if self.autocast not in ("auto", "bf16", "off"):
+            raise ValueError(f"autocast must be 'auto', 'bf16' or 'off', got {self.autocast!r}")
+        unknown = set(self.positives) - set(POSITIVE_KINDS)
+        if unknown or (self.contrastive_steps and not self.positives):
+            raise ValueError(f"positives must be a non-empty subset of {POSITIVE_KINDS}, got {self.positives!r}")
+        if not 0.0 <= self.plain_prob <= 1.0:
+            raise ValueError(f"plain_prob must be in [0, 1], got {self.plain_prob}")
+        if self.grad_accum < 1 or self.ntp_steps < 0 or self.contrastive_steps < 0:
+            raise ValueError("grad_accum must be >= 1 and step counts >= 0")
+        self.positives = tuple(self.positives)
+        self.lora_targets = tuple(self.lora_targets)

@@ -1,0 +1,290 @@
+"""The GEM training loop: phase 1 (mixed NTP under the GEM mask), phase 2 (contrastive), export.
+
+Cosine schedule with warm-up per phase, gradient accumulation, bf16 autocast, a checkpoint every
+``checkpoint_every`` steps (``resume=True`` continues from it), held-out validation before and after.
+
+Example:
+    >>> card = train(TrainConfig(rows="rows.jsonl.gz", out_dir="run", ntp_steps=100, contrastive_steps=500))
+    >>> card["validation"]["final"]["ict_recall_at_1"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from gem_rag.training.batches import RowSampler, pad_rows
+from gem_rag.training.config import TrainConfig
+from gem_rag.training.data import read_rows, split_sentences
+from gem_rag.training.losses import info_nce, lm_loss
+from gem_rag.training.model_setup import TrainableGem
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+ARTEFACT_DIR = "artefact"
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    use = cfg.autocast == "bf16" or (cfg.autocast == "auto" and device.type == "cuda")
+    if not use:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
+    """LR multiplier: linear warm-up to 1, then cosine down to 0.1 at ``total``."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class Trainer:
+    """Runs both phases for one :class:`TrainConfig`; see :func:`train`."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        self.device = _device(cfg)
+        self.autocast = _autocast(cfg, self.device)
+        self.mask_dtype = torch.bfloat16 if self.autocast is not contextlib.nullcontext else torch.float32
+        rows = read_rows(cfg.rows)
+        self.train_rows = [r for r in rows if r.split == "train"]
+        self.val_rows = [r for r in rows if r.split == "val"][: cfg.eval_rows]
+        self.model = TrainableGem.load(cfg).to(self.device)
+        tokenizer = self.model.tokenizer
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = pad_id
+        self.sampler = RowSampler(self.train_rows, tokenizer, special_ids=self.model.special_ids,
+                                  max_tokens=cfg.max_tokens, pad_id=pad_id, token_dropout=cfg.token_dropout,
+                                  ict_keep_prob=cfg.ict_keep_prob)
+        self.state = {"phase": 1, "step": 0, "totals": {"1": cfg.ntp_steps, "2": cfg.contrastive_steps},
+                      "history": [], "validation": {}, "seconds": {"1": 0.0, "2": 0.0}}
+        self.optimizer = None
+        self.started = time.monotonic()
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self) -> None:
+        path = self.out / CHECKPOINT_FILE
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": self.model.trainable_state(), "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+                    "state": self.state, "config": asdict(self.cfg)}, tmp)
+        tmp.replace(path)
+
+    def load_checkpoint(self) -> None:
+        path = self.out / CHECKPOINT_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        self.model.load_trainable_state(saved["model"])
+        self.state = saved["state"]
+        self._new_optimizer()
+        if saved["optimizer"] is not None:
+            self.optimizer.load_state_dict(saved["optimizer"])
+        logger.info("Resumed from %s at phase %d step %d", path, self.state["phase"], self.state["step"])
+
+    def _new_optimizer(self) -> None:
+        self.optimizer = torch.optim.AdamW(self.model.trainable_groups(), betas=(0.9, 0.98), eps=1e-6)
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+
+    def _set_lr(self, step: int, total: int) -> float:
+        factor = cosine_with_warmup(step, total, max(1, int(self.cfg.warmup_ratio * total)))
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * factor
+        return factor
+
+    def _rng(self, phase: int, step: int, micro: int) -> random.Random:
+        return random.Random(f"{self.cfg.seed}-{phase}-{step}-{micro}")
+
+    # ------------------------------------------------------------------ losses of one micro-batch
+    def _ntp_loss(self, rng: random.Random, size: int, plain_prob: float) -> tuple[torch.Tensor, int]:
+        batch = self.sampler.ntp_batch(rng, size, plain_prob)
+        ids, attention = batch.input_ids.to(self.device), batch.attention.to(self.device)
+        prefix = batch.prefix_lengths.to(self.device) if batch.has_gem_rows else None
+        hidden = self.model.hidden(ids, attention, prefix, self.mask_dtype)
+        return lm_loss(hidden, batch.labels.to(self.device), self.model.lm_head), int(attention.sum())
+
+    def _embed(self, rows: list[list[int]]) -> torch.Tensor:
+        ids, attention = pad_rows(rows, self.pad_id)
+        return self.model.embed_ids(ids.to(self.device), attention.to(self.device), self.mask_dtype)
+
+    def _contrastive_loss(self, rng: random.Random) -> tuple[torch.Tensor, int, dict]:
+        cfg = self.cfg
+        queries, positives, kinds = self.sampler.pair_batch(rng, cfg.contrastive_batch, cfg.positives, cfg.domain_batches)
+        loss = info_nce(self._embed(queries), self._embed(positives), self.model.log_scale, math.log(cfg.temperature_max))
+        tokens = sum(map(len, queries)) + sum(map(len, positives))
+        parts = {"nce": float(loss)}
+        if cfg.ntp_weight > 0:
+            ntp, ntp_tokens = self._ntp_loss(rng, cfg.ntp_mix_batch, plain_prob=1.0)
+            loss = loss + cfg.ntp_weight * ntp
+            tokens += ntp_tokens
+            parts["ntp"] = float(ntp)
+        return loss, tokens, parts
+
+    # ------------------------------------------------------------------ loop
+    def run_phase(self, phase: int) -> None:
+        cfg = self.cfg
+        key = str(phase)
+        total = self.state["totals"][key]
+        if self.state["phase"] > phase or total == 0:
+            return
+        if self.optimizer is None or self.state["step"] == 0:
+            self._new_optimizer()
+        self.model.train()
+        progress = None
+        if cfg.progress:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=total, initial=self.state["step"], desc=f"phase {phase}", dynamic_ncols=True)
+        phase_start, tokens_seen, mark = time.monotonic(), 0, None
+        while self.state["step"] < total:
+            step = self.state["step"]
+            self._set_lr(step, total)
+            self.optimizer.zero_grad(set_to_none=True)
+            losses, parts = [], {}
+            for micro in range(cfg.grad_accum):
+                rng = self._rng(phase, step, micro)
+                with self.autocast():
+                    if phase == 1:
+                        loss, tokens = self._ntp_loss(rng, cfg.ntp_batch, cfg.plain_prob)
+                    else:
+                        loss, tokens, parts = self._contrastive_loss(rng)
+                (loss / cfg.grad_accum).backward()
+                losses.append(float(loss.detach()))
+                tokens_seen += tokens
+            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
+            self.optimizer.step()
+            self.state["step"] = step + 1
+            elapsed = time.monotonic() - phase_start
+            record = {"phase": phase, "step": step + 1, "loss": sum(losses) / len(losses), **parts,
+                      "scale": round(float(self.model.log_scale.exp()), 2), "tok_s": round(tokens_seen / max(elapsed, 1e-9))}
+            if (step + 1) % 10 == 0 or step + 1 == total:
+                self.state["history"].append(record)
+            if progress:
+                progress.update(1)
+                progress.set_postfix(loss=f"{record['loss']:.4f}", tok_s=record["tok_s"])
+            if phase == 2 and step + 1 == 5:
+                mark = time.monotonic()
+            if phase == 2 and step + 1 == 15 and cfg.time_budget_min > 0 and mark is not None:
+                total = self._fit_budget(total, (time.monotonic() - mark) / 10)
+            if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < total:
+                self.save_checkpoint()
+        if progress:
+            progress.close()
+        self.state["seconds"][key] += time.monotonic() - phase_start
+        self.state["phase"], self.state["step"] = phase + 1, 0
+        self.optimizer = None
+        self.save_checkpoint()
+
+    def _fit_budget(self, total: int, step_seconds: float) -> int:
+        left = self.cfg.time_budget_min * 60 - (time.monotonic() - self.started)
+        fitted = max(15, min(total, int(left / step_seconds)))
+        if fitted < total:
+            logger.warning("Time budget: contrastive steps %d -> %d (%.2f s/step)", total, fitted, step_seconds)
+        self.state["totals"]["2"] = fitted
+        return fitted
+
+    # ------------------------------------------------------------------ validation
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Held-out ICT retrieval (a sentence -> the rest of its passage) and perplexity on validation rows."""
+        if not self.val_rows:
+            return {}
+        self.model.eval()
+        rng = random.Random(self.cfg.seed)
+        queries, passages = [], []
+        for row in self.val_rows:
+            sentences = split_sentences(row.text)
+            if len(sentences) >= 2:
+                pick = rng.randrange(len(sentences))
+                queries.append(self.sampler.encode(sentences[pick], 64) + self.model.special_ids)
+                rest = " ".join(sentences[:pick] + sentences[pick + 1:])
+                passages.append(self.sampler.encode(rest) + self.model.special_ids)
+        result = {}
+        with self.autocast():
+            if queries:
+                q = torch.cat([self._embed(queries[i:i + 64]) for i in range(0, len(queries), 64)]).float()
+                p = torch.cat([self._embed(passages[i:i + 64]) for i in range(0, len(passages), 64)]).float()
+                scores = torch.nn.functional.normalize(q, dim=-1) @ torch.nn.functional.normalize(p, dim=-1).T
+                ranks = (scores > scores.diag().unsqueeze(1)).sum(dim=1)  # 0 = first
+                result["ict_recall_at_1"] = round(float((ranks == 0).float().mean()), 4)
+                result["ict_mrr_at_10"] = round(float(torch.where(ranks < 10, 1.0 / (ranks + 1), 0.0).mean()), 4)
+                result["ict_pairs"] = len(queries)
+            nll, count = 0.0, 0
+            for start in range(0, len(self.val_rows), 32):
+                rows = [self.sampler.encode(r.text) for r in self.val_rows[start:start + 32]]
+                ids, attention = pad_rows(rows, self.pad_id)
+                labels = ids.clone()
+                labels[:, :-1] = ids[:, 1:]
+                labels[:, -1] = -100
+                labels[:, :-1][attention[:, 1:] == 0] = -100
+                n = int((labels != -100).sum())
+                hidden = self.model.hidden(ids.to(self.device), attention.to(self.device))
+                nll += float(lm_loss(hidden, labels.to(self.device), self.model.lm_head)) * n
+                count += n
+            result["perplexity"] = round(math.exp(nll / max(count, 1)), 3)
+        self.model.train()
+        return result
+
+    # ------------------------------------------------------------------ whole run
+    def fit(self, resume: bool = False) -> dict:
+        if resume:
+            self.load_checkpoint()
+        elif (self.out / CHECKPOINT_FILE).exists():
+            raise FileExistsError(f"{self.out} already holds a checkpoint: pass resume=True (--resume) or use another out_dir")
+        if "before" not in self.state["validation"]:
+            self.state["validation"]["before"] = self.validate()
+            logger.info("Validation before training: %s", self.state["validation"]["before"])
+        self.run_phase(1)
+        if self.cfg.ntp_steps and "after_phase1" not in self.state["validation"]:
+            self.state["validation"]["after_phase1"] = self.validate()
+        self.run_phase(2)
+        self.state["validation"]["final"] = self.validate()
+        logger.info("Validation after training: %s", self.state["validation"]["final"])
+        self.save_checkpoint()
+        return self.export()
+
+    def export(self) -> dict:
+        stats = {"train_rows": len(self.train_rows), "val_rows": len(self.val_rows),
+                 "sources": {s: len(ix) for s, ix in self.sampler.by_source.items()}, "rows_file": Path(self.cfg.rows).name}
+        card = {
+            "base_model": self.model.base_name,
+            "derived_from": "HuggingFaceTB/SmolLM2-135M-Instruct" if self.cfg.base_model is None else str(self.cfg.base_model),
+            "license": "Apache-2.0",
+            "query_instruction": "",
+            "recipe": {k: v for k, v in asdict(self.cfg).items() if k not in ("rows", "out_dir", "extra", "progress")},
+            "data": {**stats, **self.cfg.extra.get("data", {})},
+            "steps": {"ntp": self.state["totals"]["1"], "contrastive": self.state["totals"]["2"]},
+            "train_seconds": {k: round(v, 1) for k, v in self.state["seconds"].items()},
+            "device": str(self.device) + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else ""),
+            "seed": self.cfg.seed,
+            "validation": self.state["validation"],
+            "command": self.cfg.extra.get("command", ""),
+            "evaluation": {},
+        }
+        (self.out / "history.json").write_text(json.dumps(self.state["history"]) + "\n")
+        self.model.export(self.out / ARTEFACT_DIR, card)
+        return card
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict:
+    """Train a GEM artefact as configured; writes ``<out_dir>/artefact`` and returns its card."""
+    return Trainer(cfg).fit(resume=resume)
+

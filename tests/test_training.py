@@ -1,0 +1,178 @@
+"""GEM training: data preparation, a few real steps of both phases (LoRA and full), resume, artefact round trip.
+
+Uses the real default model on a tiny slice of text (a few steps each), so the whole module stays around two
+minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from gem_rag import GemModel
+from gem_rag.core.artefact import CARD_FILE, WEIGHTS_FILE
+from gem_rag.training import TrainConfig, prepare_rows
+from gem_rag.training.batches import IGNORE, RowSampler
+from gem_rag.training.data import build_rows, read_rows, sections
+from gem_rag.training.trainer import CHECKPOINT_FILE, Trainer, cosine_with_warmup, train
+
+RST_DOC = """\
+==============
+Sorting HOW TO
+==============
+
+Python lists have a built-in list.sort() method that modifies the list in-place. There is also a
+sorted() built-in function that builds a new sorted list from an iterable. In this document, we
+explore the various techniques for sorting data using Python.
+
+.. note::
+   A directive body that must not become a passage.
+
+Key Functions
+-------------
+
+Both list.sort() and sorted() have a key parameter to specify a function to be called on each list
+element prior to making comparisons. The value of the key parameter should be a function that takes a
+single argument and returns a key to use for sorting purposes. This technique is fast because the key
+function is called exactly once for each input record.
+
+::
+
+    >>> sorted("This is a test string".split(), key=str.lower)
+
+Operator Module Functions
+-------------------------
+
+The key-function patterns shown above are very common, so Python provides convenience functions to make
+accessor functions easier and faster. The operator module has itemgetter(), attrgetter(), and a
+methodcaller() function. Using those functions, the above examples become simpler and faster to run.
+"""
+
+WIKI_TEXT = (
+    "The lighthouse stands on a rocky headland at the mouth of the bay. It was built in 1868 from local granite. "
+    "Its light can be seen from twenty nautical miles away on a clear night. The keeper's cottage is now a museum. "
+    "Visitors climb one hundred and twelve steps to reach the lantern room at the top of the tower.\n\n"
+    "Seabirds nest on the cliffs below the lighthouse every spring. Puffins, guillemots and razorbills arrive in "
+    "April and leave in August. The colony is protected, and the path along the cliff closes during the nesting "
+    "season. Wardens count the birds every year and publish the numbers in a report."
+)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "sorting.rst").write_text(RST_DOC)
+    rows = [{"id": f"wiki/{i}", "title": f"Place {i}", "text": WIKI_TEXT.replace("lighthouse", f"lighthouse {i}")}
+            for i in range(12)]
+    (root / "wiki.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+@pytest.fixture(scope="module")
+def rows_file(corpus, tmp_path_factory):
+    path = tmp_path_factory.mktemp("rows") / "rows.jsonl.gz"
+    stats = prepare_rows([corpus], path, min_words=20, max_words=60, val_percent=20.0)
+    assert stats["train"] > 0 and stats["val"] > 0, stats
+    return path
+
+
+def small_config(rows_file, out_dir, **overrides) -> TrainConfig:
+    values = dict(rows=str(rows_file), out_dir=str(out_dir), ntp_steps=2, ntp_batch=4, contrastive_steps=3,
+                  contrastive_batch=4, ntp_mix_batch=2, max_tokens=48, eval_rows=8, checkpoint_every=2,
+                  progress=False, lora_r=4, lora_alpha=8)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_sections_track_headings_and_drop_markup():
+    found = dict(sections(RST_DOC))
+    assert set(found) == {"Sorting HOW TO", "Key Functions", "Operator Module Functions"}
+    text = " ".join(p for ps in found.values() for p in ps)
+    assert "directive body" not in text and ">>>" not in text
+
+
+def test_rows_are_deduplicated_and_split_by_document(corpus):
+    rows = build_rows([corpus], min_words=20, max_words=60, val_percent=20.0)
+    texts = [r.text for r in rows]
+    assert len(texts) == len(set(texts))
+    for doc in {r.doc for r in rows}:  # a document is wholly train or wholly validation
+        assert len({r.split for r in rows if r.doc == doc}) == 1
+    assert any(r.heading == "Key Functions" for r in rows)
+
+
+def test_rejects_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        build_rows([tmp_path / "missing.jsonl"])
+    (tmp_path / "bad.jsonl").write_text('{"body": "no text field"}\n')
+    with pytest.raises(ValueError, match="text"):
+        build_rows([tmp_path / "bad.jsonl"])
+    with pytest.raises(ValueError, match="positives"):
+        TrainConfig(rows="r", out_dir="o", positives=("nonsense",))
+
+
+def test_schedule_warms_up_then_decays():
+    values = [cosine_with_warmup(s, 100, 10) for s in range(100)]
+    assert values[0] < values[9] == 1.0
+    assert values[50] < 1.0 and abs(values[99] - 0.1) < 0.01
+
+
+def test_ntp_batch_layout(rows_file):
+    tokenizer = GemModel.from_pretrained(gem_weights=None).tokenizer
+    special = len(tokenizer)  # id the GEM token gets
+    sampler = RowSampler(read_rows(rows_file), tokenizer, special_ids=[special], max_tokens=48, pad_id=0)
+    batch = sampler.ntp_batch(random.Random(0), 4, plain_prob=0.0)  # every row gets the GEM token
+    for row in range(4):
+        split = int(batch.prefix_lengths[row])
+        assert split >= 1 and batch.input_ids[row, split] == special
+        assert batch.labels[row, split - 1] == IGNORE  # no loss for predicting the special token
+        assert batch.labels[row, split] == batch.input_ids[row, split + 1]  # the special token predicts the suffix
+    queries, positives, kinds = sampler.pair_batch(random.Random(0), 4, ("ict",), domain=True)
+    assert all(q[-1] == special and p[-1] == special for q, p in zip(queries, positives))
+    assert set(kinds) <= {"ict", "dropout"}
+
+
+def test_lora_training_resume_and_artefact_round_trip(rows_file, tmp_path):
+    out = tmp_path / "lora"
+    cfg = small_config(rows_file, out)
+    trainer = Trainer(cfg)
+    trainer.run_phase(1)  # phase 1 done, checkpoint written at the phase boundary
+    assert (out / CHECKPOINT_FILE).is_file()
+    with pytest.raises(FileExistsError):
+        Trainer(cfg).fit()
+    card = train(cfg, resume=True)  # continues with phase 2 from the checkpoint
+    assert card["steps"] == {"ntp": 2, "contrastive": 3}
+    assert card["validation"]["final"]["perplexity"] > 1
+    artefact = out / "artefact"
+    assert (artefact / CARD_FILE).is_file() and (artefact / WEIGHTS_FILE).stat().st_size < 30e6
+
+    trained = Trainer(cfg)
+    trained.load_checkpoint()
+    texts = ["Sorting lists with a key function.", "Puffins nest on the cliffs."]
+    rows = [trained.sampler.encode(t) + trained.model.special_ids for t in texts]
+    trained.model.eval()
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(trained._embed(rows), dim=-1).numpy()
+    loaded = GemModel.from_pretrained(gem_weights=artefact)
+    assert loaded.name.endswith("-GEM") and loaded.card["steps"]["contrastive"] == 3
+    got = loaded.embed(texts)
+    assert np.allclose(got, expected, atol=2e-2), np.abs(got - expected).max()
+    base = GemModel.from_pretrained(gem_weights=None).embed(texts)
+    assert not np.allclose(got, base, atol=1e-3)  # the artefact really changed the model
+
+
+def test_full_finetuning_exports_low_rank_deltas(rows_file, tmp_path):
+    cfg = small_config(rows_file, tmp_path / "full", method="full", lr=1e-5, ntp_steps=1, contrastive_steps=2,
+                       full_export_rank=8, positives=("dropout", "heading"), ntp_weight=0.0)
+    card = train(cfg)
+    assert card["recipe"]["method"] == "full"
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(tmp_path / "full" / "artefact" / WEIGHTS_FILE))
+    assert tensors["model.layers.0.self_attn.q_proj.lora_A"].shape == (8, 576)
+    assert tensors["model.layers.0.input_layernorm.delta"].shape == (576,)
+    model = GemModel.from_pretrained(gem_weights=tmp_path / "full" / "artefact")
+    assert np.isfinite(model.embed("a short text")).all()
