@@ -27,12 +27,13 @@ WIKIPEDIA_TITLES = ["Albedo", "Abacus", "Aardvark", "International Atomic Time"]
 
 SOURCE_MD = """# Demo corpus: sources and licences
 
-Built by `demos/build_demo_corpus.py` from the project's shared corpora; {files} files, {size_kb} KB of text.
+Built by `demos/build_demo_corpus.py` from the project's shared corpora; {files} files, {size_kb} KB of text
+in `texts/`, which is what `gem-rag demo` indexes.
 
 | folder | source | licence |
 |---|---|---|
-| `python-docs/` | {n_python} pages of the Python 3.11 documentation (reStructuredText source, Debian package `python3.11-doc`) | PSF-2.0 (Python Software Foundation License Version 2), (c) Python Software Foundation |
-| `wikipedia/` | {n_wiki} English Wikipedia articles (2017 dump sample, markup stripped): {wiki_titles} | CC BY-SA 3.0, (c) Wikipedia contributors; see each article's history on en.wikipedia.org |
+| `texts/python-docs/` | {n_python} pages of the Python 3.11 documentation (reStructuredText source, Debian package `python3.11-doc`) | PSF-2.0 (Python Software Foundation License Version 2), (c) Python Software Foundation |
+| `texts/wikipedia/` | {n_wiki} English Wikipedia articles (2017 dump sample, markup stripped): {wiki_titles} | CC BY-SA 3.0, (c) Wikipedia contributors; see each article's history on en.wikipedia.org |
 
 The texts are unchanged apart from the Wikipedia articles gaining a `# Title` line.
 """
@@ -51,13 +52,14 @@ def build(data: Path, out: Path = OUT) -> None:
         raise SystemExit(f"not found in {data}: {missing}")
     if out.exists():
         shutil.rmtree(out)
+    texts = out / "texts"  # what the demo indexes; SOURCE.md stays outside it
     size = 0
     for page in PYTHON_PAGES:
-        target = out / "python-docs" / f"{page}.rst"
+        target = texts / "python-docs" / f"{page}.rst"
         target.parent.mkdir(parents=True, exist_ok=True)
         size += target.write_text(python_rows[page]["text"], encoding="utf-8")
     for title in WIKIPEDIA_TITLES:
-        target = out / "wikipedia" / (title.replace(" ", "_") + ".md")
+        target = texts / "wikipedia" / (title.replace(" ", "_") + ".md")
         target.parent.mkdir(parents=True, exist_ok=True)
         size += target.write_text(f"# {title}\n\n{wiki_rows[title]['text']}\n", encoding="utf-8")
     (out / "SOURCE.md").write_text(SOURCE_MD.format(

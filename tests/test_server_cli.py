@@ -54,3 +54,15 @@ def test_ask_reports_missing_docs(setup):
     _, env = setup
     result = gem_rag("ask", "anything?", "--docs", "/no/such/folder", env=env)
     assert result.returncode == 2 and "no such file or folder" in result.stderr
+
+
+def test_bundled_corpus_is_small_and_licensed():
+    from gem_rag.rag.ingest import SUPPORTED_SUFFIXES
+    from gem_rag.server.indexes import BUNDLED_CORPUS
+
+    files = [f for f in BUNDLED_CORPUS.rglob("*") if f.is_file()]
+    assert len(files) >= 10 and all(f.suffix in SUPPORTED_SUFFIXES for f in files)
+    size = sum(f.stat().st_size for f in files)
+    assert 100_000 < size < 500_000  # sized so the first start indexes in a few minutes on 2 cores
+    notes = (BUNDLED_CORPUS.parent / "SOURCE.md").read_text()
+    assert "PSF-2.0" in notes and "CC BY-SA 3.0" in notes

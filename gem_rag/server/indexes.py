@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -22,7 +23,7 @@ from gem_rag.core.model import GemModel
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "data" / "demo_corpus"
+BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "data" / "demo_corpus" / "texts"  # SOURCE.md: one up
 INDEX_FORMAT = 1  # bump when the cached layout written here changes
 
 
@@ -59,13 +60,47 @@ def open_index(paths: Path | Sequence[Path], model: GemModel | None = None, *, p
             logger.warning("Cached index %s is unusable (%s); rebuilding it", folder, err)
     if pipeline is None:
         pipeline = RagPipeline(model)
-    report = pipeline.index(paths, progress=progress)
+    report = _index_with_progress(pipeline, paths) if progress else pipeline.index(paths)
     if report.chunks_added or report.chunks_removed or not folder.exists():
         pipeline.save(folder)
     return pipeline, report
 
 
+def _index_with_progress(pipeline, paths: list[Path]):
+    """``pipeline.index(paths)`` one file at a time under a progress bar counting bytes, so the bar moves
+    while chunks are embedded (the slow part), then one pass over ``paths`` for removals and skipped files."""
+    from tqdm import tqdm
+
+    from gem_rag.rag.ingest import iter_files
+
+    started = time.perf_counter()
+    files = [file for file, reason in iter_files(paths) if reason is None]
+    added = indexed = unchanged = duplicate = 0
+    with tqdm(total=sum(f.stat().st_size for f in files), desc="indexing", unit="B", unit_scale=True) as bar:
+        for file in files:
+            part = pipeline.index(file)
+            added, indexed = added + part.chunks_added, indexed + part.files_indexed
+            unchanged, duplicate = unchanged + part.chunks_unchanged, duplicate + part.chunks_duplicate
+            bar.update(file.stat().st_size)
+    report = pipeline.index(paths)  # everything is indexed now: this only drops removed files, lists skipped ones
+    report.chunks_added, report.files_indexed = added, indexed
+    report.chunks_unchanged, report.chunks_duplicate = unchanged, duplicate
+    report.seconds = time.perf_counter() - started
+    return report
+
+
 def display_source(source: str) -> str:
-    """A short form of a chunk's source path: relative to the bundled corpus, else the path itself."""
-    marker = "/data/demo_corpus/"
-    return source.split(marker, 1)[1] if marker in source else source
+    """A short form of a chunk's source path: relative to the bundled corpus, 'upload: name' for an uploaded
+    file, else the path itself."""
+    marker = "/data/demo_corpus/texts/"
+    if marker in source:
+        return source.split(marker, 1)[1]
+    uploads = str(uploads_folder()) + "/"
+    if source.startswith(uploads):
+        return "upload: " + Path(source).name
+    return source
+
+
+def uploads_folder() -> Path:
+    """Where files uploaded from the page are kept (``<GEM_RAG_CACHE>/uploads``)."""
+    return cache_root() / "uploads"

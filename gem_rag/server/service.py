@@ -54,7 +54,15 @@ def source_json(item) -> dict:
     }
 
 
+_UNDERLINE = re.compile(r"^\s*([=\-~^#*+`'\"])\1{2,}\s*$", re.MULTILINE)  # reST heading lines
+_ROLE = re.compile(r":[\w:.-]+:`~?!?([^`<]*?)(?:\s*<[^>]*>)?`")  # :mod:`json` -> json
+
+
 def _snippet(text: str) -> str:
+    """The passage as one readable line: reST/Markdown heading marks and role markup removed, cut to length."""
+    text = _UNDERLINE.sub("", text)
+    text = _ROLE.sub(r"\1", text)
+    text = re.sub(r"^\s*#{1,6}\s+", "", text, flags=re.MULTILINE).replace("``", "")
     flat = re.sub(r"\s+", " ", text).strip()
     return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
 
@@ -176,7 +184,8 @@ class RagService:
         try:
             started = time.perf_counter()
             report = self._check(self.model, answer.question, answer.answer, [c.chunk.text for c in answer.chunks],
-                                 scores=[c.score for c in answer.chunks], abstained=answer.abstained)
+                                 scores=[c.score for c in answer.chunks],
+                                 abstained=answer.abstained or None)  # None: detect it from the text too
             return {**report.to_dict(), "seconds": round(time.perf_counter() - started, 3)}
         except Exception:  # the indicator is an extra: never lose the answer because of it
             logger.exception("The consistency check failed")

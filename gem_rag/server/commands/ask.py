@@ -53,4 +53,4 @@ def print_sources(done: dict) -> None:
         print(f"\nConsistency: {consistency.get('label')} (grounding {consistency.get('grounding', 0):.2f})")
     timings = done.get("timings", {})
     if timings:
-        print("Timings: " + ", ".join(f"{name} {value:.2f}" for name, value in timings.items()))
+        print("Timings: " + ", ".join(f"{name.removesuffix('_s')} {value:.2f} s" for name, value in timings.items()))

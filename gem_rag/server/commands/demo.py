@@ -10,16 +10,16 @@ from gem_rag.server.commands import common
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_docs_argument(parser)
-    common.add_server_arguments(parser, default_port=8765)
+    common.add_server_arguments(parser, default_port=8000)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gem_rag.core.loading import cache_root
     from gem_rag.server.app import create_app, is_loopback
+    from gem_rag.server.indexes import uploads_folder
 
     model = common.load_model()
     pipeline, label = common.open_docs(args.docs, model)
-    app = create_app(model, pipeline, corpus_label=label, uploads_folder=cache_root() / "uploads",
+    app = create_app(model, pipeline, corpus_label=label, uploads_folder=uploads_folder(),
                      allow_local_paths=is_loopback(args.host))
     sock = common.bind(args.host, args.port)
     print(f"gem-rag demo ready: open {common.url_of(sock)} in your browser (Ctrl-C stops it)", flush=True)

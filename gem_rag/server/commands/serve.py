@@ -15,14 +15,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gem_rag.core.loading import cache_root
     from gem_rag.server.app import create_app, is_loopback
+    from gem_rag.server.indexes import uploads_folder
 
     if args.no_docs and args.docs:
         raise SystemExit("--no-docs and --docs contradict each other: give one of them")
     model = common.load_model()
     pipeline, label = (None, "") if args.no_docs else common.open_docs(args.docs, model)
-    app = create_app(model, pipeline, corpus_label=label, uploads_folder=cache_root() / "uploads",
+    app = create_app(model, pipeline, corpus_label=label, uploads_folder=uploads_folder(),
                      allow_local_paths=is_loopback(args.host))
     sock = common.bind(args.host, args.port)
     url = common.url_of(sock)
