@@ -147,6 +147,16 @@ def test_judge_batching_matches_one_by_one(model):
     assert judge_relevance(model, "q", []) == []
     with pytest.raises(ValueError, match="questions"):
         judge_relevance(model, ["a", "b"], ["p"])
+    with pytest.raises(ValueError, match="method"):
+        judge_relevance(model, "q", ["p"], method="vibes")
+
+
+def test_judge_prefers_the_passage_that_answers(model):
+    passages = ["The Eiffel Tower was completed in 1889.", "Python was created by Guido van Rossum in 1991."]
+    likelihood = judge_relevance(model, "Who created the Python programming language?", passages)
+    assert 0.0 < likelihood[0] < likelihood[1] <= 1.0
+    yes_no = judge_relevance(model, "Who created Python?", passages, method="yes_no")
+    assert all(0.0 <= p <= 1.0 for p in yes_no)  # runs; too weak on a 135M model to assert an order
 
 
 # ---------------------------------------------------------------------------------------------- adapters
@@ -270,9 +280,9 @@ def test_run_evaluation_summary_and_resume(tmp_path, model):
     first = StubPipeline(ANSWERS)
     summary = run_evaluation(_data(), {"stub": first}, tmp_path, model=model, settings=settings)
     stats = summary["pipelines"]["stub"]
-    assert stats["questions"] == 3 and stats["em"] == pytest.approx(1 / 3)
-    assert stats["recall_at_k"] == pytest.approx(2 / 3)  # p1 at rank 1, p2 at rank 2, p9 nowhere
-    assert stats["abstention_rate"] == pytest.approx(1 / 3) and stats["attributed_top1_rate"] == 0.5
+    assert stats["questions"] == 3 and stats["em"] == pytest.approx(1 / 3, abs=1e-3)
+    assert stats["recall_at_k"] == pytest.approx(2 / 3, abs=1e-3)  # p1 at rank 1, p2 at rank 2, p9 nowhere
+    assert stats["abstention_rate"] == pytest.approx(1 / 3, abs=1e-3) and stats["attributed_top1_rate"] == 0.5
     assert stats["attributed_rank_hist"] == {"1": 1, "2": 1, "none": 0}
     assert stats["labels"] == {"consistent": 2, "partly": 0, "unsupported": 0, "abstained": 1}
     assert stats["judge_spearman"] is None

@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="GemModel path (default: the default model with its shipped GEM weights)")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="answer length limit (default 32)")
     parser.add_argument("--no-judge", action="store_true", help="skip the LLM relevance judgement (faster)")
+    parser.add_argument("--judge-method", choices=("question_likelihood", "yes_no"), default="question_likelihood",
+                        help="how the LLM judges a chunk: P(question | chunk) per token (default) or P('yes')")
     parser.add_argument("--out", default="eval-out", help="output folder: records.jsonl, summary.json, report.html")
     parser.add_argument("--overwrite", action="store_true", help="delete an earlier run in --out instead of resuming")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -87,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     model = GemModel.from_pretrained(args.model) if args.model else get_default_model()
     config = {"data": str(Path(args.data).resolve()), "docs": args.docs, "index": args.index, "n": args.n,
               "seed": args.seed, "max_passages": args.max_passages, "retrieval": args.retrieval, "compare": args.compare, "model": model.name}
-    settings = EvalSettings(k=args.k, judge=not args.no_judge, max_new_tokens=args.max_new_tokens)
+    settings = EvalSettings(k=args.k, judge=not args.no_judge, max_new_tokens=args.max_new_tokens,
+                            judge_method=args.judge_method)
     start = time.perf_counter()
     try:
         summary = run_evaluation(data, build_pipelines(args, model), out, model=model, settings=settings,

@@ -6,8 +6,9 @@ Label-free, per answer:
 - abstention: the model said the documents do not hold the answer;
 - attribution: the chunk the answer came from (best grounding, then longest copied run) and its retrieval rank;
 - embedding agreement: cosines between question, answer and the attributed chunk in the model's own space;
-- judge agreement (optional, one extra forward pass per chunk): the LLM's P("yes") for "does this passage answer
-  the question?" from the next-token logits, compared with the retriever's ranking (Spearman, top-1).
+- judge agreement (optional, one extra forward pass per chunk): the LLM's own relevance judgement of each chunk
+  (how likely it finds the question given the chunk, or P("yes") to "does this passage answer the question?"),
+  compared with the retriever's ranking (Spearman, top-1).
 
 Example:
     >>> report = answer_consistency(model, "Who won Super Bowl 50?", "Denver Broncos",
@@ -40,8 +41,10 @@ _ABSTENTION = re.compile(
     re.IGNORECASE,
 )
 
-JUDGE_PROMPT = ("Passage:\n{passage}\n\nQuestion: {question}\n\n"
-                "Does the passage contain the answer to the question? Answer yes or no.")
+JUDGE_METHODS = ("question_likelihood", "yes_no")
+QUESTION_LIKELIHOOD_PROMPT = "Passage:\n{passage}\n\nWrite a question that this passage answers."
+YES_NO_PROMPT = ("Passage:\n{passage}\n\nQuestion: {question}\n\n"
+                 "Does the passage contain the answer to the question? Answer yes or no.")
 JUDGE_PASSAGE_TOKENS = 384  # passages are cut to this many tokens in the judge prompt
 
 
@@ -64,12 +67,12 @@ class ConsistencyReport:
     abstained: bool
     attributed_rank: int | None  # 1-based rank of the chunk the answer came from; None if no chunk supports it
     embedding_agreement: float | None  # cos(answer, attributed chunk) in the model's embedding space
-    judge_agreement: float | None  # Spearman(judge P(yes), retriever score) over the chunks; None unless judged
+    judge_agreement: float | None  # Spearman(judge score, retriever score) over the chunks; None unless judged
     label: str  # one of LABELS
     query_chunk_cosine: float | None = None  # cos(question, attributed chunk)
     query_answer_cosine: float | None = None  # cos(question, answer)
     judge_top1: bool | None = None  # the judge's most relevant chunk is the retriever's top hit
-    judge_scores: list[float] | None = None  # P(yes) per chunk, in retrieval order
+    judge_scores: list[float] | None = None  # the LLM's relevance score per chunk (0..1), in retrieval order
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,50 +85,78 @@ def _yes_no_token_ids(tokenizer) -> tuple[list[int], list[int]]:
     return first_ids(["yes", "Yes", " yes", " Yes"]), first_ids(["no", "No", " no", " No"])
 
 
-def judge_relevance(model, question: str | Sequence[str], passages: Sequence[str], *,
-                    batch_size: int = 8) -> list[float]:
-    """The LLM's P("yes") that each passage answers the question, from one forward pass per passage.
+def _judge_rows(model, questions: Sequence[str], passages: Sequence[str], method: str) -> list[tuple[list[int], int]]:
+    """(prompt token ids, number of trailing question tokens to score) per passage."""
+    tokenizer = model.tokenizer
+    rows = []
+    for question, passage in zip(questions, passages):
+        ids = tokenizer(passage, add_special_tokens=False).input_ids
+        if len(ids) > JUDGE_PASSAGE_TOKENS:
+            passage = tokenizer.decode(ids[:JUDGE_PASSAGE_TOKENS])
+        if method == "yes_no":
+            prompt = YES_NO_PROMPT.format(passage=passage, question=question)
+            rows.append((tokenizer(model.apply_chat_template([{"role": "user", "content": prompt}]),
+                                   add_special_tokens=False).input_ids, 0))
+        else:
+            prompt = model.apply_chat_template([{"role": "user", "content": QUESTION_LIKELIHOOD_PROMPT.format(
+                passage=passage)}])
+            question_ids = tokenizer(question, add_special_tokens=False).input_ids
+            rows.append((tokenizer(prompt, add_special_tokens=False).input_ids + question_ids, len(question_ids)))
+    return rows
 
-    ``question`` is one string for all passages or one per passage. Prompts go through the chat template,
-    are left-padded and batched (longest first); P(yes) = softmax over the yes/no next-token logits.
+
+def judge_relevance(model, question: str | Sequence[str], passages: Sequence[str], *,
+                    method: str = "question_likelihood", batch_size: int = 8) -> list[float]:
+    """The LLM's own relevance judgement of each passage for the question, in [0, 1], one forward pass each.
+
+    ``method="question_likelihood"`` (default): the per-token geometric-mean probability of the question
+    given the passage, P(question | "Passage: ... Write a question that this passage answers.") through the
+    chat template, teacher-forced. ``method="yes_no"``: P("yes") against P("no") as the next token after
+    "Does the passage contain the answer to the question? Answer yes or no." SmolLM2-135M ranks a
+    question's own SQuAD paragraph above a same-article distractor 12/12 times with the first and at chance
+    (17/36 over three phrasings) with the second, hence the default (see docs/evaluation.md).
+    ``question`` is one string for all passages or one per passage; prompts are left-padded and batched.
 
     Example:
         >>> judge_relevance(model, "Who won?", ["The Broncos won.", "It rained."])
-        [0.8..., 0.2...]
+        [0.2..., 0.05...]
     """
+    if method not in JUDGE_METHODS:
+        raise ValueError(f"method must be one of {JUDGE_METHODS}, got {method!r}")
     if not passages:
         return []
     questions = [question] * len(passages) if isinstance(question, str) else list(question)
     if len(questions) != len(passages):
         raise ValueError(f"got {len(questions)} questions for {len(passages)} passages")
-    tokenizer = model.tokenizer
-    yes_ids, no_ids = _yes_no_token_ids(tokenizer)
-    rows = []
-    for q, passage in zip(questions, passages):
-        ids = tokenizer(passage, add_special_tokens=False).input_ids
-        if len(ids) > JUDGE_PASSAGE_TOKENS:
-            passage = tokenizer.decode(ids[:JUDGE_PASSAGE_TOKENS])
-        prompt = model.apply_chat_template([{"role": "user", "content": JUDGE_PROMPT.format(passage=passage, question=q)}])
-        rows.append(tokenizer(prompt, add_special_tokens=False).input_ids)
-    p_yes = [0.0] * len(rows)
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+    rows = _judge_rows(model, questions, passages, method)
+    yes_ids, no_ids = _yes_no_token_ids(model.tokenizer)
+    scores = [0.0] * len(rows)
+    order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
     for start in range(0, len(order), batch_size):
         batch = order[start: start + batch_size]
-        length = len(rows[batch[0]])
+        length = len(rows[batch[0]][0])
+        keep = max(rows[i][1] for i in batch) + 1  # logits of the last positions: the scored question tokens
         input_ids = torch.full((len(batch), length), model.pad_token_id, dtype=torch.long)
         attention = torch.zeros((len(batch), length), dtype=torch.long)
-        for j, i in enumerate(batch):  # left padding: the next-token logits sit in the last column
-            input_ids[j, length - len(rows[i]):] = torch.tensor(rows[i])
-            attention[j, length - len(rows[i]):] = 1
+        for j, i in enumerate(batch):  # left padding: every row ends in the last column
+            input_ids[j, length - len(rows[i][0]):] = torch.tensor(rows[i][0])
+            attention[j, length - len(rows[i][0]):] = 1
         positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
         with model.lock, torch.inference_mode():
             logits = model.hf_model(input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device),
-                                    position_ids=positions.to(model.device), logits_to_keep=1).logits[:, -1].float()
-        yes = torch.logsumexp(logits[:, yes_ids], dim=-1)
-        no = torch.logsumexp(logits[:, no_ids], dim=-1)
-        for j, value in enumerate(torch.sigmoid(yes - no).tolist()):
-            p_yes[batch[j]] = value
-    return p_yes
+                                    position_ids=positions.to(model.device), logits_to_keep=keep).logits.float()
+        for j, i in enumerate(batch):
+            ids, n_scored = rows[i]
+            if method == "yes_no":
+                last = logits[j, -1]
+                yes, no = torch.logsumexp(last[yes_ids], dim=-1), torch.logsumexp(last[no_ids], dim=-1)
+                scores[i] = float(torch.sigmoid(yes - no))
+            else:  # logits at column t predict token t + 1: the question tokens are the last n_scored
+                predicting = logits[j, keep - 1 - n_scored: keep - 1]
+                targets = torch.tensor(ids[-n_scored:], device=predicting.device)
+                log_probs = torch.log_softmax(predicting, dim=-1).gather(1, targets.unsqueeze(1))
+                scores[i] = float(log_probs.mean().exp())
+    return scores
 
 
 def _attribute(answer: str, chunks: Sequence[str]) -> tuple[int | None, float, bool]:
@@ -155,7 +186,8 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def answer_consistency(model, question: str, answer: str, chunks: Sequence[str], scores: Sequence[float] | None = None,
                        *, judge: bool = False, abstained: bool | None = None, embed: bool = True,
-                       judge_scores: Sequence[float] | None = None) -> ConsistencyReport:
+                       judge_scores: Sequence[float] | None = None,
+                       judge_method: str = "question_likelihood") -> ConsistencyReport:
     """Check one answer against the chunks (rank order) it was generated from.
 
     Args:
@@ -164,7 +196,8 @@ def answer_consistency(model, question: str, answer: str, chunks: Sequence[str],
         judge: also ask the LLM which chunks answer the question (one batched forward pass, ~k x slower).
         abstained: the pipeline's own abstention flag; ``None`` detects it from the answer text.
         embed: compute the embedding cosines (three embeddings; ``False`` keeps it lexical only).
-        judge_scores: precomputed P(yes) per chunk (from :func:`judge_relevance`), implies ``judge``.
+        judge_scores: precomputed judge scores per chunk (from :func:`judge_relevance`), implies ``judge``.
+        judge_method: see :func:`judge_relevance`.
 
     Example:
         >>> answer_consistency(model, "Who won?", "Broncos", ["The Broncos won."]).to_dict()["label"]
@@ -198,7 +231,7 @@ def answer_consistency(model, question: str, answer: str, chunks: Sequence[str],
         report.query_chunk_cosine = _cosine(q, chunk_vec)
         report.query_answer_cosine = _cosine(q, answer_vec)
     if judge or judge_scores is not None:
-        p_yes = list(judge_scores) if judge_scores is not None else judge_relevance(model, question, chunks)
+        p_yes = list(judge_scores) if judge_scores is not None else judge_relevance(model, question, chunks, method=judge_method)
         retriever = list(scores) if scores is not None else [-float(r) for r in range(len(chunks))]
         report.judge_scores = [round(float(p), 4) for p in p_yes]
         report.judge_agreement = spearman(p_yes, retriever)

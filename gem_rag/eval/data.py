@@ -79,18 +79,20 @@ def load_squad(path: str | Path) -> EvalData:
         raise EvalDataError(f"{path}: line {e.lineno}, column {e.colno}: not valid JSON ({e.msg})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise EvalDataError(f"{path}: a SQuAD file is an object with a 'data' list of articles")
-    questions, passages = [], []
+    questions, passages, titles = [], [], set()
     for ai, article in enumerate(doc["data"]):
         where = f"{path}: data[{ai}]"
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
             raise EvalDataError(f"{where}: an article needs a 'paragraphs' list")
         title = str(article.get("title", f"article{ai}"))
+        key = title if title not in titles else f"{title}~{ai}"  # passage ids stay unique under repeated titles
+        titles.add(title)
         for pi, paragraph in enumerate(article["paragraphs"]):
             pwhere = f"{where}.paragraphs[{pi}]"
             if not isinstance(paragraph, dict) or not isinstance(paragraph.get("context"), str) \
                     or not paragraph["context"].strip():
                 raise EvalDataError(f"{pwhere}: a paragraph needs a non-empty 'context' string")
-            pid = f"{title}#{pi}"
+            pid = f"{key}#{pi}"
             passages.append(Passage(pid, paragraph["context"], title))
             for qi, qa in enumerate(paragraph.get("qas", [])):
                 qwhere = f"{pwhere}.qas[{qi}]"

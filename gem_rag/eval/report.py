@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 import html
+import math
 import random
 from pathlib import Path
 
@@ -28,7 +29,7 @@ SHARE_METRICS = [
     ("judge_top1_agreement", "Judge top-1 = retriever top-1", "LLM's most relevant chunk is the retriever's first"),
 ]
 SIGNED_METRICS = [
-    ("judge_spearman", "Judge Spearman", "rank correlation of LLM P(yes) with retriever scores"),
+    ("judge_spearman", "Judge Spearman", "rank correlation of the LLM's relevance scores with the retriever's"),
     ("embedding_agreement", "cos(answer, chunk)", "in the GEM model's embedding space"),
     ("query_chunk_cosine", "cos(question, chunk)", "in the GEM model's embedding space"),
 ]
@@ -89,7 +90,7 @@ def rank_histogram(summary: dict) -> str:
     col_w, left, plot_h = 22, 50, 180
     group_w = col_w * len(names) + 24
     width, height = left + group_w * len(buckets) + 20, plot_h + 70
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{max(width, 360)}" height="{height}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{max(width, 400)}" height="{height}" '
              f'font-family="sans-serif" font-size="12">', _legend(names, left, 4)]
     for tick in (0, 0.25, 0.5, 0.75, 1.0):
         y = 30 + plot_h * (1 - tick)
@@ -107,7 +108,7 @@ def rank_histogram(summary: dict) -> str:
         label = "none" if bucket == "none" else f"rank {bucket}"
         parts.append(f'<text x="{gx + col_w * len(names) / 2}" y="{plot_h + 48}" text-anchor="middle">{label}</text>')
     parts.append(f'<text x="{left}" y="{height - 4}" fill="#4a5568" font-size="11">share of answered questions; '
-                 f'"none": no context chunk supports the answer</text></svg>')
+                 f'"none": no chunk supports it</text></svg>')
     return "".join(parts)
 
 
@@ -140,18 +141,22 @@ def label_bars(summary: dict) -> str:
 
 
 def agreement_scatter(records: list[dict], names: list[str], k: int) -> str:
-    """LLM judge P(yes) of every context chunk against its retrieval rank (jittered), with the mean per rank."""
+    """The LLM judge's score of every context chunk against its retrieval rank (jittered), with the mean per rank.
+
+    The y axis runs from 0 to the largest score, rounded up (question-likelihood scores are small)."""
     left, top, plot_w, plot_h = 50, 30, 460, 220
+    values = [p for r in records for p in (r["consistency"].get("judge_scores") or [])]
+    high = max(0.05, math.ceil(max(values, default=1.0) * 20) / 20)
     width, height = left + plot_w + 20, top + plot_h + 50
     rng = random.Random(0)
     slot = plot_w / max(k, 1)
     xs = lambda rank, pi: left + slot * (rank - 0.5) + (pi - (len(names) - 1) / 2) * slot / (len(names) + 1)  # noqa
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'font-family="sans-serif" font-size="12">', _legend(names, left, 4)]
-    for tick in (0, 0.25, 0.5, 0.75, 1.0):
-        y = top + plot_h * (1 - tick)
+    for tick in [high * i / 4 for i in range(5)]:
+        y = top + plot_h * (1 - tick / high)
         parts.append(f'<line x1="{left}" y1="{y}" x2="{left + plot_w}" y2="{y}" stroke="#e2e8f0"/>'
-                     f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" fill="#718096" font-size="10">{tick:g}</text>')
+                     f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" fill="#718096" font-size="10">{tick:.3g}</text>')
     for rank in range(1, k + 1):
         parts.append(f'<text x="{left + slot * (rank - 0.5):.1f}" y="{top + plot_h + 18}" text-anchor="middle">'
                      f'rank {rank}</text>')
@@ -164,19 +169,19 @@ def agreement_scatter(records: list[dict], names: list[str], k: int) -> str:
             for rank, p in enumerate(scores or [], start=1):
                 by_rank.setdefault(rank, []).append(p)
                 x = xs(rank, pi) + rng.uniform(-1, 1) * slot / (3 * (len(names) + 1))
-                parts.append(f'<circle cx="{x:.1f}" cy="{top + plot_h * (1 - p):.1f}" r="2.2" fill="{color}" '
+                parts.append(f'<circle cx="{x:.1f}" cy="{top + plot_h * (1 - p / high):.1f}" r="2.2" fill="{color}" '
                              f'fill-opacity="0.35"/>')
                 any_points = True
         for rank, values in by_rank.items():
             mean = sum(values) / len(values)
-            x, y = xs(rank, pi), top + plot_h * (1 - mean)
+            x, y = xs(rank, pi), top + plot_h * (1 - mean / high)
             parts.append(f'<line x1="{x - 9:.1f}" y1="{y:.1f}" x2="{x + 9:.1f}" y2="{y:.1f}" stroke="{color}" '
-                         f'stroke-width="3"><title>{_esc(name)} rank {rank}: mean P(yes) {mean:.3f}</title></line>')
+                         f'stroke-width="3"><title>{_esc(name)} rank {rank}: mean judge score {mean:.3f}</title></line>')
     if not any_points:
         parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" fill="#a0aec0">'
                      f'no judge scores (run without --no-judge)</text>')
     parts.append(f'<text x="{left}" y="{height - 4}" fill="#4a5568" font-size="11">dots: chunks; bars: mean per rank. '
-                 f'Agreement = P(yes) falls with rank.</text></svg>')
+                 f'The reader agrees with the retriever when its score falls with rank.</text></svg>')
     return "".join(parts)
 
 
@@ -245,13 +250,13 @@ def render_report(summary: dict, records: list[dict]) -> str:
 <p class="note">{setting_text}</p>
 <p class="note">Does the LLM answer from what the retriever found? <b>Grounding</b>: share of the answer's words in
 its best chunk. <b>Attributed rank</b>: the retrieval rank of the chunk the answer came from. <b>Judge</b>: the LLM's
-own P("yes") that a chunk answers the question, compared with the retriever's order.</p>
+own relevance score of each chunk for the question, compared with the retriever's order.</p>
 <h2>Summary</h2>{_summary_table(summary)}
 <h2>Metrics per pipeline</h2><div class="grid"><div>{bar_chart(summary, SHARE_METRICS)}</div>
 <div>{bar_chart(summary, SIGNED_METRICS, low=-1.0)}</div></div>
 <h2>Consistency labels</h2>{label_bars(summary)}
 <div class="grid"><div><h2>Which chunk did the answer come from?</h2>{rank_histogram(summary)}</div>
-<div><h2>Retriever vs reader: LLM relevance by rank</h2>{agreement_scatter(records, names, k)}</div></div>
+<div><h2>Retriever vs reader: the LLM's relevance score by rank</h2>{agreement_scatter(records, names, k)}</div></div>
 <h2>Questions</h2>{_examples_table(records, names)}
 </body></html>"""
 

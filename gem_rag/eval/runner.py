@@ -40,9 +40,11 @@ class EvalSettings:
     k: int = 3  # chunks given to the LLM, and the k of Recall@k
     judge: bool = True  # LLM relevance judgement of each context chunk
     max_new_tokens: int = 32
+    judge_method: str = "question_likelihood"  # see gem_rag.eval.consistency.judge_relevance
 
     def to_dict(self) -> dict:
-        return {"k": self.k, "judge": self.judge, "max_new_tokens": self.max_new_tokens}
+        return {"k": self.k, "judge": self.judge, "max_new_tokens": self.max_new_tokens,
+                "judge_method": self.judge_method if self.judge else None}
 
 
 def chunk_doc_id(chunk) -> str:
@@ -170,7 +172,7 @@ def run_evaluation(data: EvalData, pipelines: dict[str, Callable[[], object] | o
         for question in bar:
             new = {name: answer_question(built[name], question, settings)
                    for name in pipelines if (name, question.id) not in done}
-            judged = _judge_contexts(model, question.question, new) if settings.judge else {}
+            judged = _judge_contexts(model, question.question, new, settings.judge_method) if settings.judge else {}
             for name, (context, result, record) in new.items():
                 start = time.perf_counter()
                 report = answer_consistency(
@@ -192,10 +194,10 @@ def run_evaluation(data: EvalData, pipelines: dict[str, Callable[[], object] | o
     return summary
 
 
-def _judge_contexts(model, question: str, new: dict) -> dict[str, float]:
-    """P(yes) for every distinct context chunk of this question across pipelines, in one batched call."""
+def _judge_contexts(model, question: str, new: dict, method: str) -> dict[str, float]:
+    """The judge's score of every distinct context chunk of this question across pipelines, one batched call."""
     texts = _dedupe(r.chunk.text for context, _, _ in new.values() for r in context)
-    return dict(zip(texts, judge_relevance(model, question, texts)))
+    return dict(zip(texts, judge_relevance(model, question, texts, method=method)))
 
 
 def _progress(items: list, enabled: bool, *, total_done: int, total: int):
