@@ -137,6 +137,11 @@ def test_consistency_with_model_embeddings_and_judge(model):
     assert len(report.judge_scores) == 3 and all(0.0 <= p <= 1.0 for p in report.judge_scores)
     assert report.judge_top1 in (True, False)
     json.dumps(report.to_dict())  # serialisable
+    vectors = model.embed(CHUNKS)
+    reused = answer_consistency(model, "Who won Super Bowl 50?", "Denver Broncos", CHUNKS, chunk_embeddings=vectors)
+    assert reused.embedding_agreement == pytest.approx(report.embedding_agreement, abs=1e-4)
+    with pytest.raises(ValueError, match="chunk_embeddings"):
+        answer_consistency(model, "q", "Denver Broncos", CHUNKS, chunk_embeddings=vectors[:1])
 
 
 def test_judge_batching_matches_one_by_one(model):

@@ -186,8 +186,8 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def answer_consistency(model, question: str, answer: str, chunks: Sequence[str], scores: Sequence[float] | None = None,
                        *, judge: bool = False, abstained: bool | None = None, embed: bool = True,
-                       judge_scores: Sequence[float] | None = None,
-                       judge_method: str = "question_likelihood") -> ConsistencyReport:
+                       judge_scores: Sequence[float] | None = None, judge_method: str = "question_likelihood",
+                       chunk_embeddings: np.ndarray | None = None) -> ConsistencyReport:
     """Check one answer against the chunks (rank order) it was generated from.
 
     Args:
@@ -198,6 +198,12 @@ def answer_consistency(model, question: str, answer: str, chunks: Sequence[str],
         embed: compute the embedding cosines (three embeddings; ``False`` keeps it lexical only).
         judge_scores: precomputed judge scores per chunk (from :func:`judge_relevance`), implies ``judge``.
         judge_method: see :func:`judge_relevance`.
+        chunk_embeddings: (n_chunks, dim) GEM document vectors of the chunks (e.g. from the pipeline's store),
+            to skip embedding the cited chunk again.
+
+    The label is lexical (a few ms); the embedding cosines cost ~0.5 s of CPU (the chunk's embedding) unless
+    ``chunk_embeddings`` is given, and the judge one forward pass per chunk. A UI that shows only the label
+    can pass ``embed=False``.
 
     Example:
         >>> answer_consistency(model, "Who won?", "Broncos", ["The Broncos won."]).to_dict()["label"]
@@ -224,9 +230,15 @@ def answer_consistency(model, question: str, answer: str, chunks: Sequence[str],
     needs_model = (embed and not abstained) or judge or judge_scores is not None
     model = resolve_model(model) if needs_model else model
     if embed and not abstained:
-        cited = chunks[index if index is not None else 0]
+        cited = index if index is not None else 0
         q = model.embed(question, kind="query")
-        answer_vec, chunk_vec = model.embed([answer, cited])
+        if chunk_embeddings is not None:
+            if len(chunk_embeddings) != len(chunks) or np.shape(chunk_embeddings)[-1] != model.embedding_dim:
+                raise ValueError(f"chunk_embeddings must be ({len(chunks)}, {model.embedding_dim}), "
+                                 f"got {np.shape(chunk_embeddings)}")
+            answer_vec, chunk_vec = model.embed(answer), np.asarray(chunk_embeddings[cited], dtype=np.float32)
+        else:
+            answer_vec, chunk_vec = model.embed([answer, chunks[cited]])
         report.embedding_agreement = _cosine(answer_vec, chunk_vec)
         report.query_chunk_cosine = _cosine(q, chunk_vec)
         report.query_answer_cosine = _cosine(q, answer_vec)
