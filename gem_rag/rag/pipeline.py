@@ -385,7 +385,7 @@ class RagPipeline:
             finally:
                 run.close()
             raw = run.result.text
-            answer, abstained = self.prompt.postprocess(raw)
+            answer, abstained = self.prompt.postprocess(raw, question)
             usage = {"prompt_tokens": run.result.prompt_tokens, "completion_tokens": run.result.completion_tokens}
             first = run.first_token_s
         end = time.perf_counter()

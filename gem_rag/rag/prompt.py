@@ -35,9 +35,11 @@ DEFAULT_EXAMPLES: tuple[tuple[str, str, str], ...] = (
     ("Marie Curie was born in Warsaw in 1867. She moved to Paris in 1891 to study physics and mathematics "
      "at the Sorbonne, where she later became a professor.",
      "In which year did Marie Curie move to Paris?", "1891"),
-    ("The Eiffel Tower was completed in 1889 as the entrance arch to the World's Fair in Paris.",
-     "Who designed the Statue of Liberty?", ABSTAIN_PHRASE),
+    ("The telephone was patented by Alexander Graham Bell in 1876, although Elisha Gray filed a similar design "
+     "on the same day.", "Who patented the telephone?", "Alexander Graham Bell"),
 )
+# No abstention example: SmolLM2-135M copies the last few-shot answer, and one showing the abstention
+# phrase made it abstain on 8 of 10 answerable dev questions (benchmarks/rag_prompt_dev.py).
 
 _CONTEXT_MARK = "\u2063GEMRAG_CONTEXT\u2063"
 _QUESTION_MARK = "\u2063GEMRAG_QUESTION\u2063"
@@ -103,16 +105,21 @@ class AnswerPrompt:
         """The whole prompt as one string."""
         return self.segments(model, chunks, question).text()
 
-    def postprocess(self, text: str) -> tuple[str, bool]:
-        """(answer, abstained): first line, lead-ins like 'Answer:' and wrapping quotes/full stop removed."""
+    def postprocess(self, text: str, question: str = "") -> tuple[str, bool]:
+        """(answer, abstained): the first line, with lead-ins like 'Answer:', a leading restatement of the
+        question ("The capital of France is ..."), trailing clauses of a long answer and a final full stop
+        removed: the model is asked for a span but often pads it into a sentence."""
         answer = text.strip().split("\n", 1)[0].strip()
         if self.is_abstention(answer):
             return self.abstain_phrase, True
         answer = _LEADS.sub("", answer).strip()
-        if len(answer) > 1 and answer[0] == answer[-1] and answer[0] in "\"'":
-            answer = answer[1:-1].strip()
-        if answer.endswith(".") and not re.search(r"\b[A-Z]\.$|\d\.$", answer):
-            answer = answer[:-1].rstrip()
+        if question and len(answer.split()) > 3:
+            answer = _shorten(answer, question)
+        for _ in range(2):  # 'Answer: "Guido van Rossum".' -> Guido van Rossum
+            if answer.endswith(".") and not re.search(r"\b(?:[A-Za-z]\.){2,}$", answer):
+                answer = answer[:-1].rstrip()
+            if len(answer) > 1 and answer[0] == answer[-1] and answer[0] in "\"'":
+                answer = answer[1:-1].strip()
         return answer, False
 
     def is_abstention(self, text: str) -> bool:
@@ -120,6 +127,30 @@ class AnswerPrompt:
         norm = _normalise(text)
         phrase = _normalise(self.abstain_phrase)
         return bool(norm) and (norm.startswith(phrase) or phrase.startswith(norm) and len(norm) > 0.6 * len(phrase))
+
+
+_FILLER = frozenset("a an the is was are were be been of in on at by to for from has have had it its this that "
+                    "there their he she they as".split())
+
+
+def _stem(word: str) -> str:
+    word = re.sub(r"[^\w%$]", "", word.lower())
+    return word[:5]
+
+
+def _shorten(answer: str, question: str) -> str:
+    """Drop a leading echo of the question and keep the first clause of what follows."""
+    asked = {_stem(w) for w in question.split()} | _FILLER
+    words = answer.split()
+    start = 0
+    while start < len(words) - 1 and _stem(words[start]) in asked:
+        start += 1
+    if start >= 2:  # a real restatement, not one shared word
+        answer = " ".join(words[start:])
+    sentence = re.split(r"(?<=[a-z0-9%)])\.\s", answer, maxsplit=1)[0]
+    if len(sentence.split()) > 4:
+        sentence = re.split(r",\s|;\s|\s(?:which|who|where|because|but|while)\s", sentence, maxsplit=1)[0]
+    return sentence.strip() or answer
 
 
 def _normalise(text: str) -> str:

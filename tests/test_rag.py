@@ -1,0 +1,196 @@
+"""RagPipeline with the real default model on a tiny corpus: indexing, retrieval, answers, persistence, KV reuse."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gem_rag.rag import (ABSTAIN_PHRASE, AnswerPrompt, CorruptIndexError, IndexMismatchError, RagPipeline,
+                         reciprocal_rank_fusion)
+from gem_rag.rag.kv import compute_kv, embed_with_kv, rerotate_keys
+
+DOCS = {
+    "paris.txt": "Paris is the capital of France. The Eiffel Tower in Paris was completed in 1889.",
+    "nile.md": "# Rivers\n\nThe Nile is about 6,650 kilometres long and flows north into the Mediterranean Sea.",
+    "python.rst": "Python\n======\n\nPython was created by Guido van Rossum and first released in 1991.",
+    "moon.txt": "The Moon orbits the Earth at an average distance of 384,400 kilometres.",
+    "copy.txt": "Paris is the capital of France. The Eiffel Tower in Paris was completed in 1889.",  # duplicate text
+}
+GEN = {"max_new_tokens": 12}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("docs")
+    for name, text in DOCS.items():
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.fixture(scope="module")
+def rag(model, folder):
+    pipeline = RagPipeline(model, retrieval="hybrid")
+    pipeline.first_report = pipeline.index(folder)
+    return pipeline
+
+
+def test_index_report_dedup_and_unchanged_reindex_is_noop(rag, folder):
+    report = rag.first_report
+    assert report.files_indexed == 5 and report.files_skipped == []
+    assert report.chunks_added == 4 and report.chunks_duplicate == 1 and len(rag.store) == 4
+    again = rag.index(folder)
+    assert (again.files_indexed, again.chunks_added, again.chunks_removed, again.chunks_unchanged) == (0, 0, 0, 4)
+    assert rag.store.manifest["model"] == rag.model.name and rag.store.manifest["embedding_dim"] == 576
+
+
+def test_retrieval_modes_find_the_right_chunk(rag):
+    for mode in ("dense", "bm25", "hybrid"):
+        rag.retrieval = mode
+        hits = rag.retrieve("Who created the Python programming language?", k=2)
+        if mode != "dense" or rag.model.card:  # the untrained base model's dense ranking is not reliable
+            assert hits[0].chunk.metadata["source"].endswith("python.rst"), mode
+        assert [h.rank for h in hits] == list(range(1, len(hits) + 1)) and hits == sorted(hits, key=lambda h: -h.score)
+    rag.retrieval = "hybrid"
+
+
+def test_reciprocal_rank_fusion_rewards_agreement():
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["b", "c", "a"], ["b", "d"]], k=60)
+    assert fused[0][0] == "b" and fused[0][1] == pytest.approx(1 / 62 + 1 / 61 + 1 / 61)
+    assert {i for i, _ in fused} == {"a", "b", "c", "d"}
+
+
+def test_answer_with_sources_and_streaming(rag):
+    answer = rag.answer("In which year was the Eiffel Tower completed?", k=2, **GEN)
+    assert "1889" in answer.answer and not answer.abstained
+    assert answer.chunks[0].chunk.metadata["source"].endswith(("paris.txt", "copy.txt"))
+    assert set(answer.timings) >= {"retrieval_s", "generation_s", "ttft_s", "total_s"}
+    assert answer.usage["prompt_tokens"] > 0 and 0 < answer.usage["completion_tokens"] <= 12
+    events = list(rag.stream_answer("In which year was the Eiffel Tower completed?", k=2, **GEN))
+    assert events[0]["type"] == "sources" and events[-1]["type"] == "done"
+    tokens = "".join(e["text"] for e in events if e["type"] == "token")
+    assert tokens == events[-1]["answer"].raw_answer and events[-1]["answer"].answer == answer.answer
+
+
+def test_answer_from_chunks_and_abstention(rag):
+    given = rag.answer_from_chunks("How long is the Nile?", [DOCS["nile.md"]], **GEN)
+    assert "6,650" in given.answer and given.chunks[0].rank == 1
+    prompt = AnswerPrompt()
+    assert prompt.postprocess(f" {ABSTAIN_PHRASE}\nmore") == (ABSTAIN_PHRASE, True)
+    assert prompt.postprocess('Answer: "Guido van Rossum".') == ("Guido van Rossum", False)
+    empty = RagPipeline(rag.model)
+    nothing = empty.answer("Anything?")
+    assert nothing.abstained and nothing.chunks == [] and nothing.answer == ABSTAIN_PHRASE
+    with pytest.raises(TypeError, match="unknown generation"):
+        rag.answer("x?", bogus=1)
+
+
+def test_update_delete_and_removed_files(model, tmp_path):
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(DOCS["moon.txt" if name == "a.txt" else "nile.md"])
+    rag = RagPipeline(model, retrieval="bm25")
+    assert rag.index(tmp_path).chunks_added == 2
+    (tmp_path / "a.txt").write_text("The Sun is a star at the centre of the Solar System.")
+    (tmp_path / "b.txt").unlink()
+    report = rag.index(tmp_path)
+    assert (report.files_indexed, report.chunks_added, report.chunks_removed) == (1, 1, 2)
+    assert len(rag.store) == 1 and "Sun" in rag.retrieve("star", k=1)[0].chunk.text
+    ids = rag.add_texts(["Mars is red."], [{"source": "manual"}])
+    assert len(rag.store) == 2 and rag.retrieve("red planet Mars", k=1)[0].chunk.id == ids[0]
+    rag.delete(ids)
+    assert len(rag.store) == 1 and rag.retrieve("Mars is red", k=2) == []
+
+
+def test_save_load_mismatch_and_interrupted_runs(rag, folder, tmp_path, monkeypatch):
+    target = tmp_path / "saved"
+    rag.save(target)
+    loaded = RagPipeline.load(target, model=rag.model)
+    assert len(loaded.store) == 4 and loaded.index(folder).chunks_added == 0  # file hashes survive
+    assert loaded.retrieve("Nile length", k=1)[0].chunk.id == rag.retrieve("Nile length", k=1)[0].chunk.id
+
+    class OtherEmbedder:
+        name, embedding_dim = "all-MiniLM-L6-v2", 384
+
+        def embed(self, texts, kind="document"):
+            return np.zeros((len(texts), 384), np.float32)
+
+    with pytest.raises(IndexMismatchError, match="all-MiniLM-L6-v2"):
+        RagPipeline.load(target, model=rag.model, embedder=OtherEmbedder())
+
+    # an indexing run that dies half-way, then a save that dies half-way: the saved index stays usable
+    (folder / "extra.txt").write_text("Saturn has prominent rings made of ice.")
+    monkeypatch.setattr(loaded, "_embed_documents", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        loaded.index(folder)
+    monkeypatch.undo()
+    loaded.index(folder)
+
+    def failing_write(tmp):
+        (tmp / "index.faiss").write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(loaded.store, "write_files", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        loaded.save(target)
+    survivor = RagPipeline.load(target, model=rag.model)
+    assert len(survivor.store) == 4 and not any(p.name.startswith(".tmp") for p in target.iterdir())
+    (folder / "extra.txt").unlink()
+    (target / "CURRENT").write_text("v-missing")
+    with pytest.raises(CorruptIndexError, match="missing"):
+        RagPipeline.load(target, model=rag.model)
+
+
+def test_rerotated_keys_match_keys_computed_at_the_offset(model):
+    ids = model.tokenizer("The quick brown fox jumps over the lazy dog.", add_special_tokens=False).input_ids
+    at_zero = compute_kv(model, ids)
+    from transformers import DynamicCache
+
+    cache, offset = DynamicCache(), 37
+    with model.lock, torch.inference_mode():
+        model.hf_model.base_model(input_ids=torch.tensor([ids]), position_ids=torch.arange(len(ids)).view(1, -1) + offset,
+                                  cache=cache, use_cache=True)
+    for layer in (0, 15, 29):
+        assert torch.allclose(rerotate_keys(model, at_zero[layer, 0], offset), cache.layers[layer].keys[0], atol=2e-4)
+        assert torch.allclose(at_zero[layer, 1], cache.layers[layer].values[0], atol=2e-4)
+    vectors, states = embed_with_kv(model, ["The quick brown fox jumps over the lazy dog."])
+    assert np.allclose(vectors[0], model.embed("The quick brown fox jumps over the lazy dog."), atol=1e-4)
+    assert torch.allclose(states[0], at_zero, atol=1e-4)
+
+
+def test_kv_reuse_prefill_equals_block_attention_reference(model):
+    """Cached pieces re-rotated into place must give the logits of one pass with a block-attention mask."""
+    from gem_rag.rag.decoding import Piece, _prefill
+
+    texts = ["<|im_start|>system\nAnswer briefly.<|im_end|>\n", "Paris is the capital of France.", "\n\n",
+             "The Nile flows north.", "\nQuestion: ", "What is the capital of France?", "\nAnswer:"]
+    cached = [True, True, False, True, False, True, False]
+    ids = [model.tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+    pieces = [Piece(i, compute_kv(model, i) if c else None) for i, c in zip(ids, cached)]
+    with model.lock, torch.inference_mode():
+        _, logits, length = _prefill(model, pieces)
+    owner = torch.tensor([n for n, i in enumerate(ids) for _ in i])
+    is_cached = torch.tensor([cached[n] for n in owner.tolist()])
+    q, k = torch.arange(length).view(-1, 1), torch.arange(length).view(1, -1)
+    allowed = (k <= q) & ~(is_cached.view(-1, 1) & (owner.view(-1, 1) != owner.view(1, -1)))
+    mask = torch.zeros(length, length).masked_fill_(~allowed, torch.finfo(torch.float32).min).view(1, 1, length, length)
+    with model.lock, torch.inference_mode():
+        reference = model.hf_model(input_ids=torch.tensor([sum(ids, [])]), attention_mask=mask).logits[:, -1]
+    assert torch.allclose(logits, reference, atol=1e-3, rtol=1e-3)
+    first_only = [Piece(ids[0], pieces[0].state)] + [Piece(i) for i in ids[1:]]  # only the prefix cached: exact
+    with model.lock, torch.inference_mode():
+        _, exact, _ = _prefill(model, first_only)
+        plain = model.hf_model(input_ids=torch.tensor([sum(ids, [])])).logits[:, -1]
+    assert torch.allclose(exact, plain, atol=1e-3, rtol=1e-3)
+
+
+def test_kv_reuse_pipeline_answers(model, folder):
+    plain = RagPipeline(model, retrieval="bm25")
+    reuse = RagPipeline(model, retrieval="bm25", kv_reuse=True)
+    plain.index(folder)
+    reuse.index(folder)
+    assert len(reuse.kv_cache) == 4  # states cached at index time
+    question = "In which year was the Eiffel Tower completed?"
+    a, b = plain.answer(question, k=2, **GEN), reuse.answer(question, k=2, **GEN)
+    assert [c.chunk.id for c in a.chunks] == [c.chunk.id for c in b.chunks]
+    assert a.answer == b.answer == "1889"
+    assert reuse.kv_cache.hits == len(b.chunks) >= 1 and reuse.kv_cache.misses == 0 and b.usage == a.usage
