@@ -314,3 +314,16 @@ def test_summary_markdown_and_report_handle_empty_pipeline():
     assert summary["pipelines"]["gem"]["questions"] == 0 and summary["pipelines"]["gem"]["f1"] is None
     assert "| Questions | 0 |" in markdown_table(summary)
     assert "<svg" in render_report(summary, [])
+
+
+def test_report_only_rebuilds_from_partial_records(tmp_path, model):
+    from gem_rag.eval.runner import rebuild_report
+
+    run_evaluation(_data(), {"stub": StubPipeline(ANSWERS)}, tmp_path, model=model, settings=EvalSettings(k=2, judge=False))
+    path = tmp_path / "records.jsonl"
+    path.write_text("\n".join(path.read_text().splitlines()[:2]) + "\n")  # as if stopped after two questions
+    summary = rebuild_report(tmp_path)
+    assert summary["pipelines"]["stub"]["questions"] == 2 and summary["settings"]["questions_done"] == "2 of 3"
+    assert "Recall@2" in (tmp_path / "report.html").read_text()
+    with pytest.raises(ValueError, match="no evaluation run"):
+        rebuild_report(tmp_path / "nothing")

@@ -33,7 +33,7 @@ def test_eval_cli_end_to_end_with_comparison(tmp_path, capsys):
             "--max-new-tokens", "12", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "| metric | gem | minilm |" in printed and "Recall@k" in printed
+    assert "| metric | gem | minilm |" in printed and "Recall@2" in printed
     records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     assert len(records) == 6 and {r["pipeline"] for r in records} == {"gem", "minilm"}
     for r in records:

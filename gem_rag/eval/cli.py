@@ -18,7 +18,7 @@ RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="SQuAD-format .json, or .jsonl of {question, id?, answers?, "
+    parser.add_argument("--data", help="SQuAD-format .json, or .jsonl of {question, id?, answers?, "
                                                        "relevant?} per line")
     parser.add_argument("--docs", help="corpus: a .jsonl of {id, text, title?} passages, or files/folder to index")
     parser.add_argument("--index", help="a saved RagPipeline folder to ask (questions only; no --docs/--compare)")
@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="eval-out", help="output folder: records.jsonl, summary.json, report.html")
     parser.add_argument("--overwrite", action="store_true", help="delete an earlier run in --out instead of resuming")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only rebuild summary.json and report.html from the records already in --out")
 
 
 def _compare_embedder(spec: str):
@@ -67,8 +69,20 @@ def run(args: argparse.Namespace) -> int:
     from gem_rag import GemModel, get_default_model
     from gem_rag.eval.data import EvalDataError, load_eval_data
     from gem_rag.eval.report import markdown_table
-    from gem_rag.eval.runner import EvalSettings, run_evaluation
+    from gem_rag.eval.runner import EvalSettings, rebuild_report, run_evaluation
 
+    if args.report_only:
+        try:
+            summary = rebuild_report(args.out)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(markdown_table(summary))
+        print(f"\n{summary['settings']['questions_done']} questions; report: {Path(args.out) / 'report.html'}")
+        return 0
+    if not args.data:
+        print("error: --data is required (questions to evaluate)", file=sys.stderr)
+        return 2
     if args.index and (args.docs or args.compare):
         print("error: --index asks a saved index; it cannot be combined with --docs or --compare", file=sys.stderr)
         return 2

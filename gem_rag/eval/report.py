@@ -68,6 +68,7 @@ def bar_chart(summary: dict, metrics: list[tuple[str, str, str]], *, low: float 
                      f'<text x="{x:.1f}" y="{height}" text-anchor="middle" fill="#718096" font-size="10">{tick:g}</text>')
     for gi, (key, label, _) in enumerate(rows):
         y0 = 28 + gi * group_h
+        label = label.replace("@k", f"@{summary.get('k', 'k')}")
         parts.append(f'<text x="{label_w - 8}" y="{y0 + group_h / 2}" text-anchor="end">{_esc(label)}</text>')
         for pi, name in enumerate(names):
             value = summary["pipelines"][name].get(key)
@@ -146,7 +147,7 @@ def agreement_scatter(records: list[dict], names: list[str], k: int) -> str:
     The y axis runs from 0 to the largest score, rounded up (question-likelihood scores are small)."""
     left, top, plot_w, plot_h = 50, 30, 460, 220
     values = [p for r in records for p in (r["consistency"].get("judge_scores") or [])]
-    high = max(0.05, math.ceil(max(values, default=1.0) * 20) / 20)
+    high = max(0.2, math.ceil(max(values, default=1.0) * 5) / 5)  # a multiple of 0.2: ticks every 0.05
     width, height = left + plot_w + 20, top + plot_h + 50
     rng = random.Random(0)
     slot = plot_w / max(k, 1)
@@ -156,7 +157,7 @@ def agreement_scatter(records: list[dict], names: list[str], k: int) -> str:
     for tick in [high * i / 4 for i in range(5)]:
         y = top + plot_h * (1 - tick / high)
         parts.append(f'<line x1="{left}" y1="{y}" x2="{left + plot_w}" y2="{y}" stroke="#e2e8f0"/>'
-                     f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" fill="#718096" font-size="10">{tick:.3g}</text>')
+                     f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" fill="#718096" font-size="10">{tick:.2f}</text>')
     for rank in range(1, k + 1):
         parts.append(f'<text x="{left + slot * (rank - 0.5):.1f}" y="{top + plot_h + 18}" text-anchor="middle">'
                      f'rank {rank}</text>')
@@ -181,7 +182,7 @@ def agreement_scatter(records: list[dict], names: list[str], k: int) -> str:
         parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" fill="#a0aec0">'
                      f'no judge scores (run without --no-judge)</text>')
     parts.append(f'<text x="{left}" y="{height - 4}" fill="#4a5568" font-size="11">dots: chunks; bars: mean per rank. '
-                 f'The reader agrees with the retriever when its score falls with rank.</text></svg>')
+                 f'Agreement: the score falls with rank.</text></svg>')
     return "".join(parts)
 
 
@@ -196,6 +197,7 @@ def _summary_table(summary: dict) -> str:
         if all(v is None for v in values):
             continue
         cells = "".join(f"<td>{_fmt(v)}</td>" for v in values)
+        label = label.replace("@k", f"@{summary.get('k', 'k')}")
         rows.append(f'<tr><th title="{_esc(desc)}">{_esc(label)}</th>{cells}<td class="desc">{_esc(desc)}</td></tr>')
     return f'<table class="summary"><tr><th>metric</th>{head}<th></th></tr>{"".join(rows)}</table>'
 
@@ -277,6 +279,7 @@ def markdown_table(summary: dict) -> str:
             ("generation_s", "Generation s / question", "")]:
         values = [summary["pipelines"][n].get(key) for n in names]
         if any(v is not None for v in values):
+            label = label.replace("@k", f"@{summary.get('k', 'k')}")
             lines.append(f"| {label} | " + " | ".join(_fmt(v) for v in values) + " |")
     for name in names:
         labels = summary["pipelines"][name]["labels"]

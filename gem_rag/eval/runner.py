@@ -194,6 +194,24 @@ def run_evaluation(data: EvalData, pipelines: dict[str, Callable[[], object] | o
     return summary
 
 
+def rebuild_report(out_dir: str | Path) -> dict:
+    """Summary and HTML report from the records already in ``out_dir`` (e.g. of a run stopped half-way)."""
+    from gem_rag.eval.report import write_report
+
+    out = Path(out_dir)
+    config_path = out / CONFIG_FILE
+    if not config_path.is_file():
+        raise ValueError(f"{out} holds no evaluation run ({CONFIG_FILE} missing)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    records = read_records(out / RECORDS_FILE)
+    summary = summarize(records, config["pipelines"], k=config["k"])
+    summary["settings"] = {key: value for key, value in config.items() if key not in ("questions", "pipelines")}
+    summary["settings"]["questions_done"] = f"{len({r['id'] for r in records})} of {len(config['questions'])}"
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_report(out / "report.html", summary, records)
+    return summary
+
+
 def _judge_contexts(model, question: str, new: dict, method: str) -> dict[str, float]:
     """The judge's score of every distinct context chunk of this question across pipelines, one batched call."""
     texts = _dedupe(r.chunk.text for context, _, _ in new.values() for r in context)
