@@ -57,3 +57,28 @@ def test_eval_cli_bad_input_names_the_line(tmp_path, capsys):
     assert "q.jsonl: line 2: not valid JSON" in capsys.readouterr().err
     assert main(["eval", "--data", str(tmp_path / "missing.json")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_eval_cli_label_free_over_files_and_saved_index(tmp_path):
+    from gem_rag import get_default_model
+    from gem_rag.rag import RagPipeline
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, (_, context, _, _) in enumerate(PARAGRAPHS):
+        (docs / f"doc{i}.txt").write_text(context, encoding="utf-8")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "Who created Python?"}\n{"id": "eiffel", "question": "When was the Eiffel '
+                         'Tower completed?"}\n', encoding="utf-8")
+    common = ["--k", "2", "--no-judge", "--max-new-tokens", "8", "--no-progress"]
+    assert main(["eval", "--data", str(questions), "--docs", str(docs), "--out", str(tmp_path / "a"), *common]) == 0
+    stats = json.loads((tmp_path / "a" / "summary.json").read_text())["pipelines"]["gem"]
+    assert stats["questions"] == 2 and stats["recall_at_k"] is None and stats["f1"] is None
+    assert sum(stats["labels"].values()) == 2
+    pipeline = RagPipeline(get_default_model(), retrieval="dense")
+    pipeline.index(docs)
+    pipeline.save(tmp_path / "index")
+    assert main(["eval", "--data", str(questions), "--index", str(tmp_path / "index"), "--out", str(tmp_path / "b"),
+                 *common]) == 0
+    records = [json.loads(line) for line in (tmp_path / "b" / "records.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == ["line1", "eiffel"] and all(r["retrieved"] for r in records)

@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     except (EvalDataError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.index:  # the saved index is the corpus: gold passage ids must match its chunks' doc_id or source
+        data.passages = []
     if not (data.passages or data.index_paths or args.index):
         print("error: no corpus: give --docs, a SQuAD file or --index", file=sys.stderr)
         return 2
