@@ -23,6 +23,7 @@ from rag_common import (DEFAULT_SQUAD, load_squad, machine, paragraph_ranking, s
 from gem_rag import get_default_model
 from gem_rag.eval.metrics import ndcg_at_k, recall_at_k
 from gem_rag.rag import RagPipeline
+from gem_rag.rag.manifest import artefact_id
 
 
 def evaluate(rag: RagPipeline, questions: list[dict], mode: str) -> dict:
@@ -54,8 +55,8 @@ def main() -> None:
     questions = sample_questions(questions, args.questions)
     model = get_default_model()
     result = {"command": "benchmarks/rag_retrieval.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
-              "machine": machine(), "model": model.name, "gem_artefact": model.card.get("id", "") if model.card else
-              "none (base model, untrained GEM token)", "paragraphs": len(paragraphs), "questions": len(questions),
+              "machine": machine(), "model": model.name, "gem_artefact": artefact_id(model) or "none (base model)",
+              "paragraphs": len(paragraphs), "questions": len(questions),
               "embedders": {}}
     with tempfile.TemporaryDirectory() as tmp:
         corpus = write_corpus_jsonl(paragraphs, Path(tmp) / "squad_paragraphs.jsonl")

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -80,11 +81,12 @@ class PieceGeneration:
     """Iterator over the text pieces of a completion of ``pieces``; ``result`` and ``first_token_s``
     (seconds from the first ``next()`` to the first generated token) are set as it runs."""
 
-    def __init__(self, model, pieces: list[Piece], params: SamplingParams):
+    def __init__(self, model, pieces: list[Piece], params: SamplingParams, stop_pattern: re.Pattern | None = None):
         if not pieces or not pieces[-1].ids:
             raise ValueError("the prompt's last piece must hold tokens")
         self.model = model
         self.params = params
+        self.stop_pattern = stop_pattern  # also stop where this matches (text kept up to the match's end)
         self.prompt_tokens = sum(len(p.ids) for p in pieces)
         self.result: GenerationResult | None = None
         self.first_token_s: float | None = None
@@ -136,6 +138,10 @@ class PieceGeneration:
             cut = find_stop(text, params.stop)
             if cut >= 0:
                 text, reason = text[:cut], "stop"
+                break
+            match = self.stop_pattern.search(text) if self.stop_pattern is not None else None
+            if match:
+                text, reason = text[: match.end()], "stop"
                 break
             ready = safe_stream_length(text, params.stop)
             if ready > shown:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
 PIPELINE_FILE = "pipeline.json"
 FLUSH_CHUNKS = 256  # chunks embedded together while indexing
+SENTENCE_END = re.compile(r"(?<=[a-z0-9%)\]])\.(?=\s)")  # "1982. " but not "U.S. "
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
@@ -73,6 +75,8 @@ class RagPipeline:
         reuse_question_kv: with kv_reuse, also reuse the question's pass from query embedding.
         embed_token_budget: padded tokens per embedding batch while indexing (bounds peak memory).
         candidates: how many results each retriever contributes to fusion.
+        stop_at_sentence_end: end answers at the first sentence end (they are meant to be short spans;
+            post-processing keeps only the first sentence anyway, so this only saves decoding time).
     """
 
     def __init__(self, model=None, store: VectorStore | None = None, *, embedder=None, retrieval: str = "hybrid",
@@ -81,7 +85,7 @@ class RagPipeline:
                  examples: Sequence[tuple[str, str, str]] | None = None, kv_cache_bytes: int = 256 * 2**20,
                  kv_cache_dir: str | os.PathLike | None = None, kv_cache_disk_bytes: int = 4 * 2**30,
                  reuse_question_kv: bool = True, embed_token_budget: int = 2048, candidates: int = 50,
-                 rrf_k: int = 60):
+                 rrf_k: int = 60, stop_at_sentence_end: bool = True):
         if retrieval not in RETRIEVAL_MODES:
             raise ValueError(f"retrieval must be one of {RETRIEVAL_MODES}, got {retrieval!r}")
         if store is not None and not isinstance(store, VectorStore):
@@ -102,6 +106,7 @@ class RagPipeline:
         self.embed_token_budget = embed_token_budget
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.stop_pattern = SENTENCE_END if stop_at_sentence_end else None
         self.kv_reuse = bool(kv_reuse)
         self.reuse_question_kv = reuse_question_kv
         self.kv_cache: KVCache | None = None
@@ -378,7 +383,8 @@ class RagPipeline:
             answer, abstained, raw, usage, first = self.prompt.abstain_phrase, True, "", {"prompt_tokens": 0,
                                                                                           "completion_tokens": 0}, None
         else:
-            run = PieceGeneration(self.model, self._pieces(question, chunks, question_state), params)
+            run = PieceGeneration(self.model, self._pieces(question, chunks, question_state), params,
+                                  self.stop_pattern)
             try:
                 for piece in run:
                     yield {"type": "token", "text": piece}

@@ -1,0 +1,83 @@
+"""Peak RSS of the whole RAG pipeline (indexing + answering) in a fresh process per configuration:
+single model (GEM embeds and generates) vs the two-model pipeline a user would build today
+(all-MiniLM-L6-v2 embeddings + SmolLM2 generation), and SmolLM2 alone (generation only).
+
+    flock /tmp/gem_rag_heavy.lock .venv/bin/python benchmarks/rag_memory.py --paragraphs 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from rag_common import DEFAULT_SQUAD, load_squad, machine, sample_questions, save_result, write_corpus_jsonl
+
+CONFIGS = ("llm_only", "single", "single_kv_reuse", "two_model")
+
+
+def worker(config: str, squad: str, n_paragraphs: int, n_questions: int, threads: int) -> dict:
+    import torch
+
+    from gem_rag import get_default_model
+    from gem_rag.rag import RagPipeline
+
+    torch.set_num_threads(threads)
+    paragraphs, questions = load_squad(squad)
+    paragraphs = paragraphs[:n_paragraphs]
+    ids = {p["id"] for p in paragraphs}
+    questions = sample_questions([q for q in questions if q["paragraph_id"] in ids], n_questions)
+    model = get_default_model()
+    if config == "llm_only":
+        rag = RagPipeline(model)
+        for q in questions:
+            rag.answer_from_chunks(q["question"], [q["context"]], max_new_tokens=32)
+    else:
+        embedder = None
+        if config == "two_model":
+            from gem_rag.baselines import EncoderEmbedder
+
+            embedder = EncoderEmbedder.minilm()
+        rag = RagPipeline(model, embedder=embedder, kv_reuse=config == "single_kv_reuse")
+        with tempfile.TemporaryDirectory() as tmp:
+            rag.index(write_corpus_jsonl(paragraphs, Path(tmp) / "corpus.jsonl"))
+        for q in questions:
+            rag.answer(q["question"], k=3, max_new_tokens=32)
+    return {"config": config, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "chunks": len(rag.store)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--squad", default=DEFAULT_SQUAD)
+    parser.add_argument("--paragraphs", type=int, default=200)
+    parser.add_argument("--questions", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.squad, args.paragraphs, args.questions, args.threads)))
+        return
+    result = {"command": "benchmarks/rag_memory.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()
+                                                              if k != "worker"),
+              "machine": machine(), "paragraphs": args.paragraphs, "questions": args.questions, "runs": {}}
+    for config in args.configs.split(","):
+        out = subprocess.run([sys.executable, __file__, "--worker", config, "--squad", args.squad, "--paragraphs",
+                              str(args.paragraphs), "--questions", str(args.questions), "--threads", str(args.threads)],
+                             capture_output=True, text=True, check=True)
+        run = json.loads(out.stdout.strip().splitlines()[-1])
+        result["runs"][config] = run
+        print(config, run, flush=True)
+    runs = result["runs"]
+    if "single" in runs and "two_model" in runs:
+        result["single_over_two_model"] = runs["single"]["peak_rss_mb"] / runs["two_model"]["peak_rss_mb"]
+    print("wrote", save_result("memory", result))
+
+
+if __name__ == "__main__":
+    main()
