@@ -140,6 +140,19 @@ def test_save_load_mismatch_and_interrupted_runs(rag, folder, tmp_path, monkeypa
         RagPipeline.load(target, model=rag.model)
 
 
+def test_pipeline_on_embedded_chroma_saves_and_reloads(model, tmp_path):
+    from gem_rag.rag import ChromaStore
+
+    rag = RagPipeline(model, ChromaStore(path=tmp_path / "db"), retrieval="hybrid")
+    rag.add_texts([DOCS["moon.txt"], DOCS["python.rst"]], [{"source": "moon"}, {"source": "python"}])
+    assert rag.retrieve("Who created Python?", k=1)[0].chunk.metadata["source"] == "python"
+    rag.save(tmp_path / "saved")
+    again = RagPipeline.load(tmp_path / "saved", model=model)
+    assert isinstance(again.store, ChromaStore) and len(again.store) == 2
+    assert again.store.manifest["model"] == model.name
+    assert again.retrieve("distance to the Moon", k=1)[0].chunk.metadata["source"] == "moon"
+
+
 def test_rerotated_keys_match_keys_computed_at_the_offset(model):
     ids = model.tokenizer("The quick brown fox jumps over the lazy dog.", add_special_tokens=False).input_ids
     at_zero = compute_kv(model, ids)

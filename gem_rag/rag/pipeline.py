@@ -287,10 +287,11 @@ class RagPipeline:
         """Remove chunks by id (unknown ids are ignored)."""
         if isinstance(ids, str):
             raise TypeError("delete() takes a list of ids, got a single str")
+        gone = set(ids)
         with self._lock:
             self._delete_ids(list(ids))
             for record in self._sources.values():
-                record["chunk_ids"] = [i for i in record["chunk_ids"] if i not in set(ids)]
+                record["chunk_ids"] = [i for i in record["chunk_ids"] if i not in gone]
 
     # ------------------------------------------------------------------ retrieval
     def retrieve(self, question: str, k: int = 4) -> list[RetrievedChunk]:
