@@ -35,16 +35,23 @@ QA_PROMPT = ("Answer the question using the context. Reply with the short answer
 
 
 # ------------------------------------------------------------------ data
-def load_squad(data_dir: Path, n_questions: int, seed: int = 0):
+def load_squad(data_dir: Path, n_questions: int, seed: int = 0, n_paragraphs: int = 0):
+    """(paragraphs, [(question, paragraph index, answers)]): all 2,067 paragraphs and ``n_questions`` sampled
+    questions; or, with ``n_paragraphs``, a sample of that many paragraphs and one question from each."""
     raw = json.loads((data_dir / "squad-v1.1-dev.json").read_text())
     paragraphs, questions = [], []
     for article in raw["data"]:
         for paragraph in article["paragraphs"]:
-            index = len(paragraphs)
-            paragraphs.append(paragraph["context"])
-            for qa in paragraph["qas"]:
-                questions.append((qa["question"], index, [a["text"] for a in qa["answers"]]))
-    return paragraphs, random.Random(seed).sample(questions, n_questions)
+            paragraphs.append((paragraph["context"], [(qa["question"], [a["text"] for a in qa["answers"]])
+                                                      for qa in paragraph["qas"]]))
+    rng = random.Random(seed)
+    if n_paragraphs:
+        chosen = [paragraphs[i] for i in sorted(rng.sample(range(len(paragraphs)), n_paragraphs))]
+        picked = [rng.choice(qas) for _, qas in chosen]
+        return [c for c, _ in chosen], [(q, i, gold) for i, (q, gold) in enumerate(picked)]
+    for index, (_, qas) in enumerate(paragraphs):
+        questions.extend((q, index, gold) for q, gold in qas)
+    return [c for c, _ in paragraphs], rng.sample(questions, n_questions)
 
 
 def load_faq(data_dir: Path):
@@ -64,15 +71,24 @@ def load_heldout(rows_path: Path, limit: int) -> list[str]:
 
 # ------------------------------------------------------------------ embedders
 class PooledBase:
-    """The base LLM without a GEM token: mean pooling or last-token hidden state."""
+    """The base LLM without a GEM token: mean pooling or last-token hidden state (one pass serves both)."""
+
+    _cache: dict = {}
 
     def __init__(self, model: GemModel, mode: str):
         self.model, self.mode = model, mode
 
-    @torch.inference_mode()
     def embed(self, texts, kind="document", batch_size=32):
+        key = tuple(texts)
+        if key not in PooledBase._cache:
+            PooledBase._cache.clear()
+            PooledBase._cache[key] = self._both(texts, batch_size)
+        return PooledBase._cache[key][self.mode]
+
+    @torch.inference_mode()
+    def _both(self, texts, batch_size):
         tok = self.model.tokenizer
-        out = np.zeros((len(texts), self.model.embedding_dim), dtype=np.float32)
+        out = {m: np.zeros((len(texts), self.model.embedding_dim), dtype=np.float32) for m in ("mean", "last")}
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(texts), batch_size):
             idx = order[start:start + batch_size]
@@ -85,12 +101,10 @@ class PooledBase:
                 att[j, :len(r)] = 1
             ids, att = ids.to(self.model.device), att.to(self.model.device)
             hidden = self.model.hf_model.base_model(input_ids=ids, attention_mask=att).last_hidden_state.float()
-            if self.mode == "mean":
-                m = att.unsqueeze(-1).float()
-                vec = (hidden * m).sum(1) / m.sum(1)
-            else:
-                vec = hidden[torch.arange(len(rows)), att.sum(1) - 1]
-            out[idx] = torch.nn.functional.normalize(vec, dim=-1).cpu().numpy()
+            m = att.unsqueeze(-1).float()
+            vectors = {"mean": (hidden * m).sum(1) / m.sum(1), "last": hidden[torch.arange(len(rows)), att.sum(1) - 1]}
+            for mode, vec in vectors.items():
+                out[mode][idx] = torch.nn.functional.normalize(vec, dim=-1).cpu().numpy()
         return out
 
 
@@ -156,6 +170,28 @@ def perplexity(model: GemModel, texts: list[str]) -> float:
     return round(math.exp(nll / count), 3)
 
 
+def markdown_table(results: dict) -> str:
+    """The figures of a results JSON as a markdown table (one row per model)."""
+    f = results["figures"]
+    head = ("| model | SQuAD R@1 | SQuAD R@10 | SQuAD MRR@10 | SQuAD nDCG@10 | FAQ R@1 | FAQ nDCG@10 | Lee Spearman |\n"
+            "|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for name in results["models"]:
+        sq, faq = f.get(name, {}).get("squad", {}), f.get(name, {}).get("faq", {})
+        cells = [sq.get("recall@1"), sq.get("recall@10"), sq.get("mrr@10"), sq.get("ndcg@10"), faq.get("recall@1"),
+                 faq.get("ndcg@10"), f.get(name, {}).get("lee_spearman")]
+        rows.append(f"| {name} | " + " | ".join("-" if c is None else f"{c:.3f}" for c in cells) + " |")
+    keeps = []
+    for name in ("base", "gem"):
+        qa, ppl = f.get(name, {}).get("oracle_qa"), f.get(name, {}).get("heldout_perplexity")
+        if qa or ppl:
+            keeps.append(f"| {name} | {qa['exact_match'] if qa else '-'} | {qa['f1'] if qa else '-'} | {ppl or '-'} |")
+    text = head + "\n".join(rows) + "\n"
+    if keeps:
+        text += ("\n| LLM | oracle-context SQuAD EM | F1 | held-out perplexity |\n|---|---|---|---|\n" + "\n".join(keeps) + "\n")
+    return text
+
+
 # ------------------------------------------------------------------ driver
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(ALL_MODELS))
     parser.add_argument("--tasks", default=",".join(ALL_TASKS))
     parser.add_argument("--questions", type=int, default=1000)
+    parser.add_argument("--paragraphs", type=int, default=0,
+                        help="reduced SQuAD task: this many sampled paragraphs as the corpus, one question each (0: all)")
     parser.add_argument("--qa-questions", type=int, default=100)
     parser.add_argument("--ppl-rows", type=int, default=200)
     parser.add_argument("--device", default="auto")
@@ -208,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                      "command": "python " + " ".join(sys.argv), "figures": {}}
     figures = results["figures"]
     if "squad" in tasks:
-        paragraphs, questions = load_squad(data_dir, args.questions)
+        paragraphs, questions = load_squad(data_dir, args.questions, n_paragraphs=args.paragraphs)
+        results["squad_corpus"] = {"paragraphs": len(paragraphs), "questions": len(questions)}
         for name, embedder in embedders.items():
             t0 = time.time()
             ranked = rank_all(name, embedder, paragraphs, [q for q, _, _ in questions])
@@ -228,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"lee {name}: {figures[name]['lee_spearman']}", flush=True)
     batch = 50 if base is not None and base.device.type == "cuda" else 10
     if "qa" in tasks:
-        _, questions = load_squad(data_dir, args.questions)
-        paragraphs, _ = load_squad(data_dir, 1)
+        paragraphs, questions = load_squad(data_dir, args.questions, n_paragraphs=args.paragraphs)
         items = [(q, paragraphs[g], gold) for q, g, gold in questions[: args.qa_questions]]
         for name, model in (("base", base), ("gem", gem)):
             if model is not None:

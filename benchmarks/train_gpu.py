@@ -22,7 +22,7 @@ import tarfile
 import time
 from pathlib import Path
 
-ABLATION = ["--contrastive-steps", "120", "--contrastive-batch", "128", "--ntp-mix-batch", "16",
+ABLATION = ["--contrastive-steps", "120", "--time-budget-min", "2.5", "--contrastive-batch", "128", "--ntp-mix-batch", "16",
             "--grad-checkpointing", "true", "--max-tokens", "256", "--progress", "false"]
 ABLATIONS = {
     "abl-dropout": ["--ntp-steps", "0", "--positives", "dropout"],
@@ -74,6 +74,9 @@ def main() -> int:
     parser.add_argument("--work", default="/tmp/gem_runs")
     parser.add_argument("--budget-min", type=float, default=4.6, help="wall time of the main training run")
     parser.add_argument("--skip-ablations", action="store_true")
+    parser.add_argument("--ablations-beside", action="store_true",
+                        help="run the ablations beside the main run (the first run did; it starved the main run)")
+    parser.add_argument("--ablation-grace-s", type=float, default=200.0, help="how long ablations may outlive the main run")
     args = parser.parse_args()
     out, work = Path(args.out), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -85,24 +88,31 @@ def main() -> int:
     train = [py, "-m", "gem_rag.cli", "-v", "train", "--rows", args.rows]
     main_cmd = train + ["--out", str(work / "main"), "--preset", "gpu", "--time-budget-min", str(args.budget_min),
                         "--progress", "false"]
-    procs = {"main": subprocess.Popen(main_cmd, stdout=open(work / "main.log", "w"), stderr=subprocess.STDOUT)}
+    main_proc = subprocess.Popen(main_cmd, stdout=open(work / "main.log", "w"), stderr=subprocess.STDOUT)
     log("started main: " + " ".join(main_cmd[1:]))
     evaluate = [py, "benchmarks/retrieval_quality.py", "--data-dir", args.data_dir, "--device", "cuda"]
-    if not args.skip_ablations:
-        for name, extra in ABLATIONS.items():
+
+    def start_ablations() -> dict:
+        procs = {}
+        for name, extra in ({} if args.skip_ablations else ABLATIONS).items():
             cmd = train + ["--out", str(work / name)] + ABLATION + extra
             chain = " ".join(cmd) + " && " + " ".join(evaluate + ["--gem", str(work / name / "artefact"), "--models", "gem",
                                                                   "--tasks", "squad,faq,lee", "--json", str(work / f"{name}.eval.json")])
             procs[name] = subprocess.Popen(["bash", "-c", chain], stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT)
-    codes = {}
-    for name, proc in procs.items():
-        codes[name] = proc.wait()
-        log(f"{name} finished with {codes[name]} at +{time.time() - started:.0f} s")
+        return procs
+
+    # Time-slicing one GPU between runs slows each about as many times as there are runs (the first run
+    # started the ablations beside the main run and starved it), so by default they start after it.
+    ablations = start_ablations() if args.ablations_beside else {}
+    codes = {"main": main_proc.wait()}
+    log(f"main finished with {codes['main']} at +{time.time() - started:.0f} s")
     artefact = work / "main" / "artefact"
     if codes["main"] == 0:
         out.mkdir(parents=True, exist_ok=True)
-        shutil.copy(artefact / "gem_weights.safetensors", out / "gem_weights.safetensors")
-        shutil.copy(artefact / "gem_card.json", out / "gem_card.json")
+        for file in ("gem_card.json", "gem_weights.safetensors"):
+            shutil.copy(artefact / file, out / file)
+        if not args.ablations_beside:
+            ablations = start_ablations()
         subprocess.run(evaluate + ["--gem", str(artefact), "--models", "base-mean,base-last,base-special,gem,bm25",
                                    "--rows", args.rows, "--json", str(work / "main.eval.json"), "--update-card"],
                        stdout=open(work / "main.eval.log", "w"), stderr=subprocess.STDOUT)
@@ -112,11 +122,19 @@ def main() -> int:
         for file in ("gem_card.json", "gem_weights.safetensors"):
             shutil.copy(artefact / file, shipped / file)
         checks.append(core_gpu_check("shipped"))
+    main_done = time.time()
+    for name, proc in ablations.items():  # never let an ablation hold up the shipped model
+        try:
+            codes[name] = proc.wait(timeout=max(1.0, args.ablation_grace_s - (time.time() - main_done)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes[name] = "killed"
+        log(f"{name} finished with {codes[name]} at +{time.time() - started:.0f} s")
     (work / "gpu_checks.json").write_text(json.dumps({"checks": checks, "exit_codes": codes,
                                                       "seconds": round(time.time() - started, 1)}, indent=2))
     with tarfile.open(out / "runs.tar.gz", "w:gz") as tar:
         for path in sorted(work.rglob("*")):
-            if path.is_file() and path.suffix in (".json", ".log") :
+            if path.is_file() and path.suffix in (".json", ".log"):
                 tar.add(path, arcname=str(path.relative_to(work)))
     log(f"done in {time.time() - started:.0f} s: {codes}")
     return 0 if codes.get("main") == 0 else 1

@@ -29,9 +29,6 @@ PRESETS: dict[str, dict] = {
                  max_tokens=48, eval_rows=16, checkpoint_every=2, progress=False),
 }
 
-_FLAG_TYPES = {int: int, float: float, str: str}
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", nargs="*", default=[], help=".jsonl/.txt/.md/.rst files or folders to train on")
     parser.add_argument("--rows", help="prepared rows file (default: <out>/rows.jsonl.gz, built from --corpus)")

@@ -130,12 +130,12 @@ class Trainer:
         queries, positives, kinds = self.sampler.pair_batch(rng, cfg.contrastive_batch, cfg.positives, cfg.domain_batches)
         loss = info_nce(self._embed(queries), self._embed(positives), self.model.log_scale, math.log(cfg.temperature_max))
         tokens = sum(map(len, queries)) + sum(map(len, positives))
-        parts = {"nce": float(loss)}
+        parts = {"nce": float(loss.detach())}
         if cfg.ntp_weight > 0:
             ntp, ntp_tokens = self._ntp_loss(rng, cfg.ntp_mix_batch, plain_prob=1.0)
             loss = loss + cfg.ntp_weight * ntp
             tokens += ntp_tokens
-            parts["ntp"] = float(ntp)
+            parts["ntp"] = float(ntp.detach())
         return loss, tokens, parts
 
     # ------------------------------------------------------------------ loop
@@ -174,7 +174,7 @@ class Trainer:
             self.state["step"] = step + 1
             elapsed = time.monotonic() - phase_start
             record = {"phase": phase, "step": step + 1, "loss": sum(losses) / len(losses), **parts,
-                      "scale": round(float(self.model.log_scale.exp()), 2), "tok_s": round(tokens_seen / max(elapsed, 1e-9))}
+                      "scale": round(float(self.model.log_scale.detach().exp()), 2), "tok_s": round(tokens_seen / max(elapsed, 1e-9))}
             if (step + 1) % 10 == 0 or step + 1 == total:
                 self.state["history"].append(record)
             if progress:
