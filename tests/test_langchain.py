@@ -18,7 +18,8 @@ from gem_rag.langchain import GemChatModel, GemEmbeddings, GemLLM
 SHORT = 12  # tokens per answer: enough to compare, cheap on CPU
 PROMPT = "The three primary colours are"
 QUESTION = [SystemMessage("Answer briefly."), HumanMessage("What is a Python tuple?")]
-QUESTION_DICTS = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What is a Python tuple?"}]
+QUESTION_DICTS = [{"role": "system", "content": "Answer briefly."},
+                  {"role": "user", "content": "What is a Python tuple?"}]
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_embeddings_batch_size_reaches_the_model(gem, monkeypatch):
 
 def test_async_embeddings_match_and_do_not_block_the_event_loop():
     embeddings = GemEmbeddings()
-    texts = [f"A longer passage about Python data structures, number {i}. " * 8 for i in range(24)]
+    texts = [f"A longer passage about Python data structures, number {i}. " * 4 for i in range(16)]
     start = time.perf_counter()
     vectors, ticks = asyncio.run(_ticks_while(embeddings.aembed_documents(texts)))
     elapsed = time.perf_counter() - start

@@ -99,7 +99,7 @@ def test_embedding_batches_are_real_and_large(gem, monkeypatch):
 
 def test_async_embedding_matches_and_does_not_block_the_event_loop():
     embed_model = GemEmbedding()
-    texts = [f"A longer passage about Python data structures, number {i}. " * 8 for i in range(24)]
+    texts = [f"A longer passage about Python data structures, number {i}. " * 4 for i in range(16)]
     start = time.perf_counter()
     vectors, ticks = asyncio.run(_ticks_while(embed_model.aget_text_embedding_batch(texts)))
     elapsed = time.perf_counter() - start

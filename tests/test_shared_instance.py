@@ -62,7 +62,7 @@ def test_weights_load_once_and_the_second_framework_adds_little_memory():
     first_cost = (figures["one_framework"] - figures["before"]) / MB
     second_cost = (figures["both_frameworks"] - figures["one_framework"]) / MB
     weights = figures["weights"] / MB
-    print(f"\nweights {weights:.0f} MB; first framework +{first_cost:.0f} MB RSS; second framework +{second_cost:.1f} MB")
+    print(f"\nweights {weights:.0f} MB; RSS: first framework +{first_cost:.0f} MB, second +{second_cost:.1f} MB")
     assert figures["load_count"] == 1 and figures["same"]
     assert first_cost > 0.5 * weights  # the measurement sees a model load when there is one...
     assert second_cost < 50            # ...and the second framework's adapters load nothing of the kind

@@ -52,7 +52,8 @@ class GemDecodingFields(GemModelField):
     timeout: float | None = Field(default=None, gt=0)
     """Seconds one generation may run before it is stopped with ``TimeoutError``; ``None`` for no limit."""
 
-    def _decoding_kwargs(self, stop: list[str] | None, call_kwargs: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+    def _decoding_kwargs(self, stop: list[str] | None,
+                         call_kwargs: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
         """Merge per-call options over the fields -> (keywords for ``GemModel.stream``, timeout)."""
         options = {k: v for k, v in call_kwargs.items() if k != "stream"}  # "stream" is LangChain's own switch
         unknown = sorted(set(options) - set(PER_CALL_OPTIONS))
