@@ -81,7 +81,8 @@ class PooledBase:
     def embed(self, texts, kind="document", batch_size=32):
         key = tuple(texts)
         if key not in PooledBase._cache:
-            PooledBase._cache.clear()
+            if len(PooledBase._cache) >= 4:
+                PooledBase._cache.pop(next(iter(PooledBase._cache)))
             PooledBase._cache[key] = self._both(texts, batch_size)
         return PooledBase._cache[key][self.mode]
 

@@ -157,7 +157,8 @@ def iter_documents(paths: Iterable[str | Path]) -> Iterator[tuple[str, str, str,
                         raise ValueError(f"{path}:{n + 1}: a .jsonl corpus row needs a 'text' field")
                     yield str(record.get("id", f"{path.stem}/{n}")), record.get("title", ""), record["text"], path.stem
         elif path.suffix in TEXT_SUFFIXES:
-            yield str(path), path.stem, path.read_text(encoding="utf-8", errors="replace"), path.parent.name
+            doc_id = f"{path.parent.name}/{path.name}"  # stable across machines, unlike the absolute path
+            yield doc_id, path.stem, path.read_text(encoding="utf-8", errors="replace"), path.parent.name
         else:
             raise ValueError(f"unsupported corpus file {path}: use .jsonl (with 'text'), .txt, .md or .rst")
 

@@ -158,10 +158,11 @@ class TrainableGem(torch.nn.Module):
             if delta.dim() == 1:
                 tensors[f"{module}.delta"] = delta.contiguous()
                 continue
-            u, s, vh = torch.linalg.svd(delta, full_matrices=False)
-            kept_energy.append(float((s[:rank] ** 2).sum() / (s ** 2).sum().clamp(min=1e-30)))
-            tensors[f"{module}.lora_B"] = (u[:, :rank] * s[:rank]).half().contiguous()
-            tensors[f"{module}.lora_A"] = vh[:rank].half().contiguous()
+            u, s, v = torch.svd_lowrank(delta, q=min(rank + 8, *delta.shape), niter=4)  # randomised: fast on CPU
+            u, s, v = u[:, :rank], s[:rank], v[:, :rank]
+            kept_energy.append(float((s ** 2).sum() / delta.pow(2).sum().clamp(min=1e-30)))
+            tensors[f"{module}.lora_B"] = (u * s).half().contiguous()
+            tensors[f"{module}.lora_A"] = v.T.half().contiguous()
         energy = min(kept_energy) if kept_energy else 1.0
         return tensors, {"r": rank, "alpha": rank, "min_energy_kept": round(energy, 4)}
 
