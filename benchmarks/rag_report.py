@@ -1,0 +1,106 @@
+"""Render the `## RAG pipeline` tables of docs/benchmarks.md from docs/rag_benchmarks/*.json.
+
+    .venv/bin/python benchmarks/rag_report.py [--results docs/rag_benchmarks]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rag_common import RESULTS
+
+
+def _load(folder: Path, name: str) -> dict | None:
+    path = folder / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _machine(result: dict) -> str:
+    m = result["machine"]
+    return f"{m['cpu']}, {m['cores']} cores shared (1-min load {m['load_avg_1m']} at the end), torch threads 1"
+
+
+def retrieval(r: dict) -> list[str]:
+    out = [f"Retrieval, SQuAD v1.1 dev paragraphs ({r['paragraphs']}) and {r['questions']} questions (seed 0), "
+           f"relevant = the question's paragraph. Model {r['model']} (artefact {r['gem_artefact']}).", "",
+           "| embedder | retrieval | nDCG@10 | R@1 | R@10 | retrieve p50 / p95 (s) |", "|---|---|---|---|---|---|"]
+    for name, entry in r["embedders"].items():
+        for mode in ("dense", "bm25", "hybrid"):
+            if mode in entry:
+                e = entry[mode]
+                label = {"gem": "GEM (single model)", "minilm": "all-MiniLM-L6-v2"}[name]
+                out.append(f"| {label} | {mode} | {e['ndcg@10']:.3f} | {e['recall@1']:.3f} | {e['recall@10']:.3f} | "
+                           f"{e['retrieve_p50_s']:.3f} / {e['retrieve_p95_s']:.3f} |")
+    out += ["", "| embedder | chunks | indexing time (s) | chunks/s | tokens/s |", "|---|---|---|---|---|"]
+    for name, entry in r["embedders"].items():
+        out.append(f"| {name} | {entry['chunks']} | {entry['index_seconds']:.0f} | {entry['chunks_per_s']:.1f} | "
+                   f"{entry['tokens_per_s']:.0f} |")
+    out += ["", f"Command: `{r['command']}`; machine: {_machine(r)}."]
+    return out
+
+
+def quality(r: dict) -> list[str]:
+    out = [f"Answer quality, SQuAD v1.1 dev, {r['questions']} questions (seed 0), greedy, default prompt. "
+           f"Model {r['model']} (artefact {r['gem_artefact']}).", "",
+           "| context | F1 | EM | abstained | F1 before post-processing |", "|---|---|---|---|---|"]
+    for key, label in (("oracle", "oracle paragraph"), ("retrieved", "retrieved, hybrid k=3")):
+        e, raw = r[key], r[key + "_without_postprocessing"]
+        out.append(f"| {label} | {e['f1']:.1f} | {e['em']:.1f} | {e['abstained']} | {raw['f1']:.1f} |")
+    out += ["", f"Gold paragraph among the 3 retrieved: {100 * r['gold_paragraph_retrieved']:.0f}%. "
+            f"Command: `{r['command']}`; machine: {_machine(r)}."]
+    return out
+
+
+def latency(r: dict, label: str) -> list[str]:
+    out = [f"Query latency ({label}), {r['questions']} questions, hybrid k=3, greedy, max 32 new tokens; "
+           f"model {r['model']} (artefact {r['gem_artefact']}).", "",
+           "| pipeline | retrieval p50/p95 | prefill p50/p95 | TTFT p50/p95 | generation p50/p95 | total p50/p95 | F1 |",
+           "|---|---|---|---|---|---|---|"]
+    for name in ("plain", "kv_reuse"):
+        e = r[name]
+        cells = " | ".join(f"{e[k]['p50']:.2f} / {e[k]['p95']:.2f}" for k in
+                           ("retrieval_s", "prefill_s", "ttft_s", "generation_s", "total_s"))
+        out.append(f"| {name} | {cells} | {e['f1']:.1f} |")
+    ratio = r["plain"]["ttft_s"]["p50"] / r["kv_reuse"]["ttft_s"]["p50"]
+    out += ["", f"Seconds. TTFT p50 ratio plain / kv_reuse: {ratio:.2f}x. Same greedy answer: "
+            f"{100 * r['same_answer']:.0f}% (raw text {100 * r['same_raw_answer']:.0f}%), same chunks "
+            f"{100 * r['same_chunks']:.0f}%. Cached states: {r['kv_state_mib']:.0f} MiB; computing a missing state "
+            f"costs {r['state_compute_s_per_1k_tokens']:.2f} s per 1k tokens. Command: `{r['command']}`; machine: "
+            f"{_machine(r)}."]
+    return out
+
+
+def memory(r: dict) -> list[str]:
+    labels = {"llm_only": "SmolLM2 alone (generation only)", "single": "single model (GEM), index + answer",
+              "single_kv_reuse": "single model + KV reuse (256 MiB cache)",
+              "two_model": "two models (MiniLM + SmolLM2), index + answer"}
+    out = [f"Peak RSS (fresh process each), {r['paragraphs']} SQuAD paragraphs indexed + {r['questions']} answers.", "",
+           "| configuration | peak RSS (MB) |", "|---|---|"]
+    for name, run in r["runs"].items():
+        out.append(f"| {labels.get(name, name)} | {run['peak_rss_mb']:.0f} |")
+    if "single_over_two_model" in r:
+        out.append(f"\nSingle / two-model peak: {r['single_over_two_model']:.2f}.")
+    out += ["", f"Command: `{r['command']}`; machine: {_machine(r)}."]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--results", default=str(RESULTS))
+    folder = Path(parser.parse_args().results)
+    lines: list[str] = []
+    for name, render in (("retrieval", retrieval), ("answer_quality", quality), ("memory", memory)):
+        result = _load(folder, name)
+        if result:
+            lines += render(result) + [""]
+    for name, label in (("latency", "question pass reused"), ("latency_no_question_reuse", "question recomputed")):
+        result = _load(folder, name)
+        if result:
+            lines += latency(result, label) + [""]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
