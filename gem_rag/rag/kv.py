@@ -20,7 +20,7 @@ import logging
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -164,10 +164,13 @@ def _stack_cache(cache, row: int, length: int) -> torch.Tensor:
 
 
 def embed_with_kv(model, texts: Sequence[str], kind: str = "document", *, token_budget: int = 2048,
-                  batch_size: int = 32, normalize: bool = True) -> tuple[np.ndarray, list[torch.Tensor]]:
+                  batch_size: int = 32, normalize: bool = True,
+                  on_state: Callable[[int, torch.Tensor], None] | None = None) -> tuple[np.ndarray, list[torch.Tensor]]:
     """Embed ``texts`` like ``model.embed`` and also return each text's KV state (its tokens, GEM token excluded).
 
     Returns (vectors (n, dim) float32, states); with ``kind="query"`` the state covers the query instruction too.
+    With ``on_state(i, state)`` each state is handed over as soon as its batch is done and not kept (states
+    is then empty), so memory holds one batch of states at most.
     """
     from transformers import DynamicCache
 
@@ -209,9 +212,13 @@ def embed_with_kv(model, texts: Sequence[str], kind: str = "document", *, token_
                 if normalize:
                     special = torch.nn.functional.normalize(special, dim=-1)
                 vectors[i] = special.cpu().numpy()
-                states[i] = _stack_cache(cache, j, end - n_special)
+                state = _stack_cache(cache, j, end - n_special)
+                if on_state is None:
+                    states[i] = state
+                else:
+                    on_state(i, state)
         del cache, hidden
-    return vectors, states  # type: ignore[return-value]
+    return vectors, ([] if on_state is not None else states)  # type: ignore[return-value]
 
 
 def compute_kv(model, token_ids: Sequence[int]) -> torch.Tensor:

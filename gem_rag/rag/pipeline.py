@@ -239,9 +239,9 @@ class RagPipeline:
 
     def _embed_documents(self, texts: list[str], ids: list[str]) -> np.ndarray:
         if self.kv_cache is not None:
-            vectors, states = embed_with_kv(self.model, texts, "document", token_budget=self.embed_token_budget)
-            for chunk_id_, state in zip(ids, states):
-                self.kv_cache.put(chunk_id_, state)
+            cache = self.kv_cache
+            vectors, _ = embed_with_kv(self.model, texts, "document", token_budget=self.embed_token_budget,
+                                       on_state=lambda i, state: cache.put(ids[i], state))
             return vectors
         if self.embedder is self.model:
             return self.model.embed(texts, kind="document", token_budget=self.embed_token_budget)
