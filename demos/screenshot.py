@@ -110,7 +110,7 @@ def fit_to_page(browser) -> None:
     """Resize the window to the page's full height, so a screenshot shows all of it."""
     height = browser.execute_script("return document.documentElement.scrollHeight")
     width = browser.get_window_size()["width"]
-    browser.set_window_size(width, height + 200)  # + the headless window chrome
+    browser.set_window_size(width, height + 120)  # + the headless window chrome
 
 
 def main() -> int:

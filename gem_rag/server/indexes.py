@@ -1,8 +1,9 @@
 """Cached indexes for the demo, ``ask``, ``index`` and ``serve``: built once, then loaded in a second.
 
 An index of a set of paths lives under ``<GEM_RAG_CACHE>/indexes/<name>-<key>/``; the key hashes the
-resolved paths, the model and the pipeline settings, so another model or setting gets its own index.
-Reopening a cached index re-runs the (incremental) indexing, which only embeds changed files.
+resolved paths and the model name, so another model gets its own index (an index the pipeline refuses to
+load, e.g. made with other GEM weights, is rebuilt: it is only a cache). Reopening a cached index re-runs
+the (incremental) indexing, which only embeds new or changed files.
 
 Example:
     >>> pipeline, report = open_index(BUNDLED_CORPUS, progress=True)

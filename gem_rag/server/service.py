@@ -63,6 +63,7 @@ def _snippet(text: str) -> str:
     text = _UNDERLINE.sub("", text)
     text = _ROLE.sub(r"\1", text)
     text = re.sub(r"^\s*#{1,6}\s+", "", text, flags=re.MULTILINE).replace("``", "")
+    text = re.sub(r"={2,}", " ", text)  # ==Section== marks left in Wikipedia text
     flat = re.sub(r"\s+", " ", text).strip()
     return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
 
