@@ -41,7 +41,8 @@ def test_index_then_ask_uses_the_cache(setup):
     assert indexed.returncode == 0, indexed.stderr
     assert "3 files indexed" in indexed.stdout and env["GEM_RAG_CACHE"] in indexed.stdout
 
-    asked = gem_rag("ask", "When is the Quillby lantern festival held?", "--docs", str(docs), "-k", "2", env=env)
+    asked = gem_rag("ask", "When is the Quillby lantern festival held?", "--docs", str(docs), "-k", "2",
+                    "--max-tokens", "32", env=env)
     assert asked.returncode == 0, asked.stderr
     assert "Indexing" not in asked.stderr and "index ready: " in asked.stderr  # reused, nothing re-embedded
     answer, _, sources = asked.stdout.partition("Sources:")
