@@ -22,15 +22,15 @@ from typing import Callable
 POINTER = "CURRENT"
 
 
-class IndexError_(ValueError):
+class RagIndexError(ValueError):
     """Base of the index errors below (a ValueError, so callers that catch bad input catch it)."""
 
 
-class CorruptIndexError(IndexError_):
+class CorruptIndexError(RagIndexError):
     """A persisted index is unreadable or incomplete."""
 
 
-class IndexMismatchError(IndexError_):
+class IndexMismatchError(RagIndexError):
     """A persisted index was built with another model, embedding dimension or store."""
 
 
