@@ -47,6 +47,7 @@ def test_recipe_answers_with_sources_offline(name, no_network, capsys):
     assert recipe.main([QUESTION, "--max-tokens", "16", "--top-k", "2"]) == 0
     sources = check_printed_answer(capsys.readouterr().out, QUESTION)
     assert 1 <= len(sources) <= 2
+    assert "dictionaries.txt" in sources  # the shipped GEM embeddings retrieve the passage that answers
 
 
 @pytest.mark.slow
@@ -57,4 +58,5 @@ def test_recipe_runs_as_documented_in_a_fresh_offline_process():
     run = subprocess.run([sys.executable, "-m", "integrations.langchain_faiss", "--max-tokens", "16"], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    check_printed_answer(run.stdout, "How do I create a virtual environment?")  # the default question
+    sources = check_printed_answer(run.stdout, "How do I create a virtual environment?")  # the default question
+    assert "creating-virtual-environments.txt" in sources
