@@ -13,9 +13,8 @@ import argparse
 import time
 
 import numpy as np
-import torch
 
-from rag_common import DEFAULT_SQUAD, load_squad, machine, paragraph_ranking, sample_questions, save_result
+from rag_common import add_question_arguments, machine, paragraph_ranking, questions_for, save_result
 
 from gem_rag import get_default_model
 from gem_rag.eval.metrics import squad_exact_match, squad_f1
@@ -25,16 +24,9 @@ from gem_rag.rag.manifest import artefact_id
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--squad", default=DEFAULT_SQUAD)
-    parser.add_argument("--index", required=True)
-    parser.add_argument("--questions", type=int, default=100)
-    parser.add_argument("--k", type=int, default=3)
-    parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=1)
+    add_question_arguments(parser)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    _, questions = load_squad(args.squad)
-    questions = sample_questions(questions, args.questions, seed=0)
+    questions = questions_for(args)
     model = get_default_model()
     rag = RagPipeline.load(args.index, model=model, retrieval="hybrid")
     rows = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -29,6 +30,25 @@ def load_squad(path: str) -> tuple[list[dict], list[dict]]:
 
 def sample_questions(questions: list[dict], n: int, seed: int = 0) -> list[dict]:
     return random.Random(seed).sample(questions, n)
+
+
+def add_question_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every question-answering benchmark over a saved SQuAD index takes."""
+    parser.add_argument("--squad", default=DEFAULT_SQUAD)
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+
+
+def questions_for(args: argparse.Namespace) -> list[dict]:
+    """Set torch's thread count from ``args`` and return the seeded question sample they ask for."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    _, questions = load_squad(args.squad)
+    return sample_questions(questions, args.questions, seed=0)
 
 
 def write_corpus_jsonl(paragraphs: list[dict], path: Path) -> Path:
