@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qa-questions", type=int, default=100)
     parser.add_argument("--ppl-rows", type=int, default=200)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default=None, help="model dtype (default: fp32 on CPU, bf16 on GPU)")
     parser.add_argument("--json", default=None, help="write the figures here")
     parser.add_argument("--update-card", action="store_true", help="store the GEM figures in the artefact card")
     args = parser.parse_args(argv)
@@ -219,9 +220,9 @@ def main(argv: list[str] | None = None) -> int:
 
     base = gem = None
     if any(m.startswith("base") for m in models) or "qa" in tasks or "ppl" in tasks:
-        base = GemModel.from_pretrained(args.base_model, device=args.device, gem_weights=None)
+        base = GemModel.from_pretrained(args.base_model, device=args.device, dtype=args.dtype, gem_weights=None)
     if "gem" in models:
-        gem = GemModel.from_pretrained(args.base_model, device=args.device, gem_weights=args.gem)
+        gem = GemModel.from_pretrained(args.base_model, device=args.device, dtype=args.dtype, gem_weights=args.gem)
     embedders = {}
     for name in models:
         if name == "base-mean":
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"unknown model {name!r}; choose from {ALL_MODELS}")
 
     results: dict = {"models": models, "tasks": tasks, "gem_artefact": args.gem if gem else None,
-                     "machine": f"{platform.machine()} {torch.get_num_threads()} threads, device {args.device}"
+                     "machine": f"{platform.machine()} {torch.get_num_threads()} threads, device {args.device}, dtype {args.dtype or 'auto'}"
                                 + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() and args.device != "cpu" else ""),
                      "command": "python " + " ".join(sys.argv), "figures": {}}
     figures = results["figures"]

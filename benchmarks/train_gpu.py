@@ -22,7 +22,7 @@ import tarfile
 import time
 from pathlib import Path
 
-ABLATION = ["--contrastive-steps", "120", "--time-budget-min", "2.5", "--contrastive-batch", "128", "--ntp-mix-batch", "16",
+ABLATION = ["--contrastive-steps", "120", "--contrastive-batch", "128", "--ntp-mix-batch", "16",
             "--grad-checkpointing", "true", "--max-tokens", "256", "--progress", "false"]
 ABLATIONS = {
     "abl-dropout": ["--ntp-steps", "0", "--positives", "dropout"],
@@ -73,7 +73,8 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--work", default="/tmp/gem_runs")
     parser.add_argument("--budget-min", type=float, default=4.6, help="wall time of the main training run")
-    parser.add_argument("--skip-ablations", action="store_true")
+    parser.add_argument("--ablations", default=",".join(ABLATIONS), help="comma list of ablations to run ('' for none)")
+    parser.add_argument("--ablation-budget-min", type=float, default=2.5, help="wall time of each ablation's training")
     parser.add_argument("--ablations-beside", action="store_true",
                         help="run the ablations beside the main run (the first run did; it starved the main run)")
     parser.add_argument("--ablation-grace-s", type=float, default=200.0, help="how long ablations may outlive the main run")
@@ -90,12 +91,12 @@ def main() -> int:
                         "--progress", "false"]
     main_proc = subprocess.Popen(main_cmd, stdout=open(work / "main.log", "w"), stderr=subprocess.STDOUT)
     log("started main: " + " ".join(main_cmd[1:]))
-    evaluate = [py, "benchmarks/retrieval_quality.py", "--data-dir", args.data_dir, "--device", "cuda"]
+    evaluate = [py, "benchmarks/retrieval_quality.py", "--data-dir", args.data_dir, "--device", "cuda", "--dtype", "float32"]
 
     def start_ablations() -> dict:
         procs = {}
-        for name, extra in ({} if args.skip_ablations else ABLATIONS).items():
-            cmd = train + ["--out", str(work / name)] + ABLATION + extra
+        for name in filter(None, args.ablations.split(",")):
+            cmd = train + ["--out", str(work / name), "--time-budget-min", str(args.ablation_budget_min)] + ABLATION + ABLATIONS[name]
             chain = " ".join(cmd) + " && " + " ".join(evaluate + ["--gem", str(work / name / "artefact"), "--models", "gem",
                                                                   "--tasks", "squad,faq,lee", "--json", str(work / f"{name}.eval.json")])
             procs[name] = subprocess.Popen(["bash", "-c", chain], stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT)

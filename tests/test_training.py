@@ -174,5 +174,8 @@ def test_full_finetuning_exports_low_rank_deltas(rows_file, tmp_path):
     tensors = load_file(str(tmp_path / "full" / "artefact" / WEIGHTS_FILE))
     assert tensors["model.layers.0.self_attn.q_proj.lora_A"].shape == (8, 576)
     assert tensors["model.layers.0.input_layernorm.delta"].shape == (576,)
-    model = GemModel.from_pretrained(gem_weights=tmp_path / "full" / "artefact")
-    assert np.isfinite(model.embed("a short text")).all()
+    model = GemModel.from_pretrained(gem_weights=tmp_path / "full" / "artefact")  # adapter_scope "embedding"
+    assert card["adapter_scope"] == "embedding" and np.isfinite(model.embed("a short text")).all()
+    base = GemModel.from_pretrained(gem_weights=None)
+    assert model.generate("The capital of France is", max_new_tokens=6).text == \
+        base.generate("The capital of France is", max_new_tokens=6).text  # norm and linear updates stay switched off

@@ -5,19 +5,29 @@ A folder holding ``gem_card.json`` (base model, recipe, data, steps, seed, evalu
 
 - ``special_embeddings``: (num_special, hidden) input-embedding rows of the GEM token(s);
 - for each adapted linear layer ``<module>``: ``<module>.lora_A`` (r, in) and ``<module>.lora_B``
-  (out, r), merged as ``W += (alpha / r) * B @ A``; or ``<module>.delta`` (out, in), added to ``W``.
+  (out, r), the update ``(alpha / r) * B @ A``; or ``<module>.delta`` (out, in).
+
+The card's ``adapter_scope`` says where the updates act:
+
+- ``"all"`` (default): merged into the weights (``W += update``); every pass, generation included, uses them;
+- ``"embedding"``: kept beside the weights and switched on only for embedding passes (the passes that end
+  with the GEM token), so generation is exactly the base model's. One set of base weights still serves both
+  jobs; the switch costs two rank-r products per adapted layer while embedding and nothing while generating.
 
 Applying it needs neither peft nor the training extra.
 
 Example:
-    >>> card = apply_artefact(hf_model, tokenizer, "gem_rag/weights/smollm2-135m-gem")
+    >>> card, embedding_adapter = apply_artefact(hf_model, tokenizer, "gem_rag/weights/smollm2-135m-gem")
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import logging
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -28,6 +38,7 @@ logger = logging.getLogger(__name__)
 CARD_FILE = "gem_card.json"
 WEIGHTS_FILE = "gem_weights.safetensors"
 SHIPPED_ARTEFACT = Path(__file__).resolve().parent.parent / "weights" / "smollm2-135m-gem"
+ADAPTER_SCOPES = ("all", "embedding")
 
 
 class ArtefactError(ValueError):
@@ -45,8 +56,70 @@ def read_card(path: str | Path) -> dict:
         raise ArtefactError(f"{card_path} is not valid JSON: {err}") from None
 
 
-def apply_artefact(model, tokenizer, path: str | Path) -> dict:
-    """Register the artefact's special tokens and merge its weights into ``model``; return its card."""
+class EmbeddingAdapter:
+    """The on/off switch of an artefact's ``"embedding"``-scoped updates (off unless inside :meth:`active`)."""
+
+    def __init__(self) -> None:
+        self.is_active = False
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Switch the updates on for the passes run inside (callers hold the model's lock)."""
+        previous, self.is_active = self.is_active, True
+        try:
+            yield
+        finally:
+            self.is_active = previous
+
+
+class SwitchedLinear(torch.nn.Module):
+    """``base(x)``, plus ``update(x)`` while its :class:`EmbeddingAdapter` is active.
+
+    The update is low-rank (``scale * B @ A``, A: (r, in), B: (out, r)) or dense (``delta``: (out, in)).
+    """
+
+    def __init__(self, base: torch.nn.Linear, adapter: EmbeddingAdapter, *, lora_a: torch.Tensor | None = None,
+                 lora_b: torch.Tensor | None = None, scale: float = 1.0, delta: torch.Tensor | None = None):
+        super().__init__()
+        self.base, self.adapter, self.scale = base, adapter, scale
+        self.lora_A = torch.nn.Parameter(lora_a, requires_grad=False) if lora_a is not None else None
+        self.lora_B = torch.nn.Parameter(lora_b, requires_grad=False) if lora_b is not None else None
+        self.delta = torch.nn.Parameter(delta, requires_grad=False) if delta is not None else None
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.base.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (..., in) -> (..., out)
+        y = self.base(x)
+        if not self.adapter.is_active:
+            return y
+        if self.delta is not None:
+            return y + torch.nn.functional.linear(x, self.delta)
+        return y + self.scale * torch.nn.functional.linear(torch.nn.functional.linear(x, self.lora_A), self.lora_B)
+
+
+class SwitchedModule(torch.nn.Module):
+    """A small non-linear layer (a norm) with a dense weight update: runs ``adapted`` while the adapter is active."""
+
+    def __init__(self, base: torch.nn.Module, adapted: torch.nn.Module, adapter: EmbeddingAdapter):
+        super().__init__()
+        self.base, self.adapted, self.adapter = base, adapted, adapter
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.base.weight
+
+    def forward(self, *args, **kwargs):
+        return (self.adapted if self.adapter.is_active else self.base)(*args, **kwargs)
+
+
+def apply_artefact(model, tokenizer, path: str | Path) -> tuple[dict, EmbeddingAdapter | None]:
+    """Register the artefact's special tokens and apply its weight updates to ``model``.
+
+    Returns the card and, for ``"adapter_scope": "embedding"``, the switch embedding passes turn on
+    (``None`` when the updates were merged).
+    """
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -64,6 +137,10 @@ def apply_artefact(model, tokenizer, path: str | Path) -> dict:
             f"{weights_path}: special_embeddings should be ({num_special}, {hidden}) for this model, "
             f"got {None if special is None else tuple(special.shape)}: the artefact was made for another base model"
         )
+    scope = card.get("adapter_scope", "all")
+    if scope not in ADAPTER_SCOPES:
+        raise ArtefactError(f"{path / CARD_FILE}: adapter_scope must be one of {ADAPTER_SCOPES}, got {scope!r}")
+    adapter = EmbeddingAdapter() if scope == "embedding" else None
     modules = dict(model.named_modules())
     scale = float(card.get("lora", {}).get("alpha", 1.0)) / max(1, int(card.get("lora", {}).get("r", 1)))
     with torch.no_grad():
@@ -73,16 +150,31 @@ def apply_artefact(model, tokenizer, path: str | Path) -> dict:
             if kind == "lora_B":
                 continue
             layer = modules.get(name)
-            if layer is None or not hasattr(layer, "weight"):
+            if layer is None or not isinstance(getattr(layer, "weight", None), torch.Tensor):
                 raise ArtefactError(f"{weights_path}: module {name!r} does not exist in this base model")
             if kind == "lora_A":
-                update = scale * (tensors[f"{name}.lora_B"].float() @ tensors[key].float())
+                lora_a, lora_b = tensors[key].float(), tensors[f"{name}.lora_B"].float()
+                update = None
+                shape = (lora_b.shape[0], lora_a.shape[1])
             elif kind == "delta":
+                lora_a = lora_b = None
                 update = tensors[key].float()
+                shape = tuple(update.shape)
             else:
                 raise ArtefactError(f"{weights_path}: unknown tensor kind {kind!r} in {key!r}")
-            if update.shape != layer.weight.shape:
-                raise ArtefactError(f"{weights_path}: {key} has shape {tuple(update.shape)}, layer is {tuple(layer.weight.shape)}")
-            layer.weight += update.to(layer.weight.dtype)
-    logger.info("Applied GEM artefact %s (%d tensors)", path, len(tensors))
-    return card
+            if tuple(shape) != tuple(layer.weight.shape):
+                raise ArtefactError(f"{weights_path}: {key} makes an update of shape {tuple(shape)}, layer is {tuple(layer.weight.shape)}")
+            if adapter is None:  # merged: every pass uses the update
+                update = scale * (lora_b @ lora_a) if update is None else update
+                layer.weight += update.to(layer.weight.dtype)
+                continue
+            if isinstance(layer, torch.nn.Linear):
+                switched = SwitchedLinear(layer, adapter, lora_a=lora_a, lora_b=lora_b, scale=scale, delta=update)
+            else:
+                adapted = copy.deepcopy(layer)
+                adapted.weight += update.to(layer.weight.dtype)
+                switched = SwitchedModule(layer, adapted, adapter)
+            parent_name, _, child = name.rpartition(".")
+            setattr(modules[parent_name] if parent_name else model, child, switched)
+    logger.info("Applied GEM artefact %s (%d tensors, adapter scope %s)", path, len(tensors), scope)
+    return card, adapter

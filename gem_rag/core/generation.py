@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import torch
 
 MAX_NEW_TOKENS_LIMIT = 8192
+
+
+@lru_cache(maxsize=None)
+def _cache_argument(model_class: type) -> str:
+    names = inspect.signature(model_class.forward).parameters
+    return "cache" if "cache" in names else "past_key_values"
+
+
+def cache_kwargs(hf_model, cache) -> dict:
+    """``{"cache": cache}`` or ``{"past_key_values": cache}``: the KV-cache argument this transformers uses.
+
+    transformers 5.x renamed ``past_key_values`` to ``cache``; an older 5.x silently ignores ``cache=`` (every
+    decode step then sees only its own token), so the name is read from the model's ``forward`` signature.
+
+    Example:
+        >>> logits = hf_model(input_ids=ids, use_cache=True, **cache_kwargs(hf_model, DynamicCache())).logits
+    """
+    return {_cache_argument(type(hf_model)): cache}
 
 
 @dataclass

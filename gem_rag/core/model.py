@@ -25,6 +25,7 @@ from gem_rag.core.gem import append_special_tokens, build_gem_attention_mask, re
 from gem_rag.core.generation import (
     GenerationResult,
     SamplingParams,
+    cache_kwargs,
     check_sampling,
     find_stop,
     safe_stream_length,
@@ -118,8 +119,10 @@ class GemModel:
     load_count = 0  # number of successful from_pretrained calls in this process (tests check sharing)
 
     def __init__(self, hf_model, tokenizer, *, name: str, special_token_ids: Sequence[int],
-                 query_instruction: str = "", max_length: int = 512, card: dict | None = None):
+                 query_instruction: str = "", max_length: int = 512, card: dict | None = None,
+                 embedding_adapter: artefacts.EmbeddingAdapter | None = None):
         self.hf_model = hf_model.eval()
+        self.embedding_adapter = embedding_adapter
         self.tokenizer = tokenizer
         self.name = name
         self.special_token_ids = list(special_token_ids)
@@ -181,14 +184,16 @@ class GemModel:
             hf_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32,
                                                             attn_implementation=attn_implementation)
         card: dict = {}
+        embedding_adapter = None
         if gem_weights is not None:
-            card = artefacts.apply_artefact(hf_model, tokenizer, Path(gem_weights))
+            card, embedding_adapter = artefacts.apply_artefact(hf_model, tokenizer, Path(gem_weights))
             num_special_tokens = int(card.get("num_special_tokens", 1))
             query_instruction = query_instruction or card.get("query_instruction", "")
         special_ids = register_special_tokens(hf_model, tokenizer, num_special_tokens)
         hf_model = hf_model.to(device=torch_device, dtype=torch_dtype)
         model = cls(hf_model, tokenizer, name=name + ("-GEM" if card else ""), special_token_ids=special_ids,
-                    query_instruction=query_instruction, max_length=max_length, card=card)
+                    query_instruction=query_instruction, max_length=max_length, card=card,
+                    embedding_adapter=embedding_adapter)
         GemModel.load_count += 1
         logger.info("Loaded %s on %s (%s)", model.name, torch_device, torch_dtype)
         return model
@@ -196,6 +201,24 @@ class GemModel:
     @property
     def device(self) -> torch.device:
         return self.hf_model.device
+
+    @property
+    def embedding_kv_is_generation_kv(self) -> bool:
+        """Whether an embedding pass computes the same keys/values as generation over the same tokens.
+
+        False for an artefact whose updates are switched on only while embedding (``adapter_scope``
+        ``"embedding"``): then document KV reuse needs a separate generation-mode pass.
+        """
+        return self.embedding_adapter is None
+
+    def embedding_pass(self) -> contextlib.AbstractContextManager:
+        """Context for a forward pass that produces embeddings (switches an embedding-scoped adapter on).
+
+        Hold ``self.lock`` around it. Example:
+            >>> with model.lock, model.embedding_pass():
+            ...     hidden = model.hf_model.base_model(input_ids=ids).last_hidden_state
+        """
+        return self.embedding_adapter.active() if self.embedding_adapter else contextlib.nullcontext()
 
     @property
     def dtype(self) -> torch.dtype:
@@ -287,7 +310,7 @@ class GemModel:
         if n_special > 1:  # special tokens must not see each other
             prefix = attention.sum(dim=1) - n_special
             mask = build_gem_attention_mask(prefix, n_special, attention, dtype=self.dtype)
-        with self.lock, torch.inference_mode():
+        with self.lock, torch.inference_mode(), self.embedding_pass():
             hidden = self.hf_model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (b, T, dim)
         ends = attention.sum(dim=1)  # (b,) real length, from the mask
         positions = ends.unsqueeze(1) - n_special + torch.arange(n_special, device=self.device)  # (b, n)
@@ -387,7 +410,8 @@ class GemModel:
         for _ in range(budget):
             with self.lock, torch.inference_mode():
                 logits = self.hf_model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
-                                       cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]  # (B, V)
+                                       use_cache=True, logits_to_keep=1,
+                                       **cache_kwargs(self.hf_model, cache)).logits[:, -1]  # (B, V)
                 next_ids = sample_next(logits, params, generator)  # (B,)
             yield next_ids
             input_ids = next_ids.unsqueeze(1)

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import torch
 
-from gem_rag.core.generation import GenerationResult, SamplingParams, find_stop, safe_stream_length, sample_next
+from gem_rag.core.generation import GenerationResult, cache_kwargs, SamplingParams, find_stop, safe_stream_length, sample_next
 from gem_rag.rag.kv import rerotate_keys
 
 
@@ -72,8 +72,8 @@ def _prefill(model, pieces: list[Piece]):
         allowed = torch.cat([seen_cached, seen_new], dim=1)  # (n_new, n_cached + n_new)
         mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, torch.finfo(dtype).min)
         mask = mask.view(1, 1, *allowed.shape)
-    logits = model.hf_model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache,
-                            use_cache=True, logits_to_keep=1).logits[:, -1]
+    logits = model.hf_model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                            logits_to_keep=1, **cache_kwargs(model.hf_model, cache)).logits[:, -1]
     return cache, logits, offset
 
 
@@ -118,7 +118,8 @@ class PieceGeneration:
                 break
             with model.lock, torch.inference_mode():
                 logits = model.hf_model(input_ids=token.view(1, 1), position_ids=torch.tensor([[position]], device=model.device),
-                                        cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+                                        use_cache=True, logits_to_keep=1,
+                                        **cache_kwargs(model.hf_model, cache)).logits[:, -1]
                 token = sample_next(logits, params, generator)
             position += 1
 

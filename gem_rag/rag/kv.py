@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from gem_rag.core.gem import append_special_tokens, build_gem_attention_mask
+from gem_rag.core.generation import cache_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +169,9 @@ def embed_with_kv(model, texts: Sequence[str], kind: str = "document", *, token_
                   on_state: Callable[[int, torch.Tensor], None] | None = None) -> tuple[np.ndarray, list[torch.Tensor]]:
     """Embed ``texts`` like ``model.embed`` and also return each text's KV state (its tokens, GEM token excluded).
 
+    The states are the generation-mode keys/values: one pass computes both unless the model's GEM adapter is
+    embedding-scoped (``model.embedding_kv_is_generation_kv`` is False), which costs a second pass.
+
     Returns (vectors (n, dim) float32, states); with ``kind="query"`` the state covers the query instruction too.
     With ``on_state(i, state)`` each state is handed over as soon as its batch is done and not kept (states
     is then empty), so memory holds one batch of states at most.
@@ -203,9 +207,15 @@ def embed_with_kv(model, texts: Sequence[str], kind: str = "document", *, token_
         if n_special > 1:
             mask = build_gem_attention_mask(attention.sum(dim=1) - n_special, n_special, attention, dtype=model.dtype)
         cache = DynamicCache()
+        decoder = model.hf_model.base_model
         with model.lock, torch.inference_mode():
-            hidden = model.hf_model.base_model(input_ids=input_ids, attention_mask=mask, cache=cache,
-                                               use_cache=True).last_hidden_state
+            if model.embedding_kv_is_generation_kv:  # one pass gives both
+                hidden = decoder(input_ids=input_ids, attention_mask=mask, use_cache=True,
+                                 **cache_kwargs(decoder, cache)).last_hidden_state
+            else:  # embedding-scoped adapter: the vectors from an adapter pass, the states from a plain one
+                with model.embedding_pass():
+                    hidden = decoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                decoder(input_ids=input_ids, attention_mask=mask, use_cache=True, **cache_kwargs(decoder, cache))
             for j, i in enumerate(batch):
                 end = len(rows[i])
                 special = hidden[j, end - n_special: end].float().mean(dim=0)
@@ -228,7 +238,7 @@ def compute_kv(model, token_ids: Sequence[int]) -> torch.Tensor:
     cache = DynamicCache()
     input_ids = torch.tensor([list(token_ids)], dtype=torch.long, device=model.device)
     with model.lock, torch.inference_mode():
-        model.hf_model.base_model(input_ids=input_ids, cache=cache, use_cache=True)
+        model.hf_model.base_model(input_ids=input_ids, use_cache=True, **cache_kwargs(model.hf_model.base_model, cache))
         return _stack_cache(cache, 0, len(token_ids))
 
 

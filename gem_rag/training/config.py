@@ -28,6 +28,7 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_targets: tuple[str, ...] = LORA_TARGETS
+    adapter_scope: str = "embedding"  # where the trained updates act: "embedding" passes only, or "all" (merged)
     full_export_rank: int = 64  # full fine-tuning: linear deltas are exported as rank-r SVD factors
     lr: float = 2e-4  # LoRA / full-FT weights (use ~2e-5 for full)
     special_lr: float = 1e-3  # the special token rows
@@ -62,6 +63,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.method not in ("lora", "full"):
             raise ValueError(f"method must be 'lora' or 'full', got {self.method!r}")
+        if self.adapter_scope not in ("embedding", "all"):
+            raise ValueError(f"adapter_scope must be 'embedding' or 'all', got {self.adapter_scope!r}")
         if self.autocast not in ("auto", "bf16", "off"):
             raise ValueError(f"autocast must be 'auto', 'bf16' or 'off', got {self.autocast!r}")
         unknown = set(self.positives) - set(POSITIVE_KINDS)

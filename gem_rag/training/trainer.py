@@ -269,6 +269,7 @@ class Trainer:
             "derived_from": "HuggingFaceTB/SmolLM2-135M-Instruct" if self.cfg.base_model is None else str(self.cfg.base_model),
             "license": "Apache-2.0",
             "query_instruction": "",
+            "adapter_scope": self.cfg.adapter_scope,
             "recipe": {k: v for k, v in asdict(self.cfg).items() if k not in ("rows", "out_dir", "extra", "progress")},
             "data": {**stats, **self.cfg.extra.get("data", {})},
             "steps": {"ntp": self.state["totals"]["1"], "contrastive": self.state["totals"]["2"]},
