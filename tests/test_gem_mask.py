@@ -43,6 +43,26 @@ def test_mask_cells_two_special_tokens_and_padding():
     assert torch.equal(allowed(mask), expected)
 
 
+def test_a_bos_sink_stays_visible_to_the_suffix():
+    # layout: B p p S s  (BOS, prefix text 2, one special, suffix 1); the suffix sees B, S and itself
+    mask = build_gem_attention_mask([3], 1, torch.ones(1, 5, dtype=torch.long), sink_tokens=1)
+    assert allowed(mask)[4].int().tolist() == [1, 0, 0, 1, 1]
+    assert allowed(mask)[3].int().tolist() == [1, 1, 1, 1, 0]  # the special token still reads the whole prefix
+
+
+def test_bos_prefix_follows_the_tokenizer(model):
+    from gem_rag.core.gem import bos_prefix
+
+    class BosTokenizer:
+        bos_token_id = 2
+
+        def __call__(self, text):
+            return type("Encoding", (), {"input_ids": [2, 9259]})()
+
+    assert bos_prefix(BosTokenizer()) == [2]
+    assert bos_prefix(model.tokenizer) == [] and model.bos_ids == []  # SmolLM2 starts texts without one
+
+
 def test_rows_without_special_tokens_are_plain_causal():
     mask = build_gem_attention_mask([-1, 1], 1, torch.ones(2, 4, dtype=torch.long))
     assert torch.equal(mask[0, 0] == 0, torch.tril(torch.ones(4, 4, dtype=torch.bool)))

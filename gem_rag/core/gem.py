@@ -47,17 +47,29 @@ def register_special_tokens(model, tokenizer, num_special: int = 1) -> list[int]
     return ids
 
 
+def bos_prefix(tokenizer) -> list[int]:
+    """``[bos_id]`` when the tokenizer itself starts texts with a BOS token (Gemma), else ``[]`` (SmolLM2).
+
+    Every sequence the model sees (embedded texts, prompts, training rows) starts with it, as in pre-training.
+    """
+    bos = tokenizer.bos_token_id
+    probe = tokenizer("a").input_ids
+    return [bos] if bos is not None and probe and probe[0] == bos else []
+
+
 def build_gem_attention_mask(
     prefix_lengths: Sequence[int] | torch.Tensor,
     num_special: int,
     attention_mask: torch.Tensor,
     dtype: torch.dtype = torch.float32,
+    sink_tokens: int = 0,
 ) -> torch.Tensor:
     """Float additive 4D mask for rows laid out as ``prefix <special x num_special> suffix [pad]``.
 
     Rules (on top of causality): suffix tokens cannot see the prefix; special tokens see the prefix
     and themselves but not each other; padding (``attention_mask == 0``) is seen by no one.
-    A row with ``prefix_length < 0`` is a plain causal row (no special tokens).
+    A row with ``prefix_length < 0`` is a plain causal row (no special tokens). The first ``sink_tokens``
+    tokens (a BOS, which carries no content) stay visible to the suffix.
 
     Args:
         prefix_lengths: (B,) number of prefix tokens in each row.
@@ -77,7 +89,7 @@ def build_gem_attention_mask(
     q_is_special = (q >= prefix) & (q < special_end) & has_special
     k_is_special = (k >= prefix) & (k < special_end) & has_special
     q_is_suffix = (q >= special_end) & has_special
-    k_is_prefix = (k < prefix) & has_special
+    k_is_prefix = (k >= sink_tokens) & (k < prefix) & has_special
     allowed = allowed & ~(q_is_suffix & k_is_prefix)  # suffix cannot see prefix
     allowed = allowed & ~(q_is_special & k_is_special & (q != k))  # specials cannot see each other
     real = attention_mask.bool()

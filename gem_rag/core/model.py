@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from gem_rag.core import artefact as artefacts
-from gem_rag.core.gem import append_special_tokens, build_gem_attention_mask, register_special_tokens
+from gem_rag.core.gem import append_special_tokens, bos_prefix, build_gem_attention_mask, register_special_tokens
 from gem_rag.core.generation import (
     GenerationResult,
     SamplingParams,
@@ -129,6 +129,7 @@ class GemModel:
         self.query_instruction = query_instruction
         self.max_length = max_length
         self.card = card or {}
+        self.bos_ids = bos_prefix(tokenizer)  # put before every text and prompt ([] for SmolLM2)
         self.lock = threading.RLock()
         config = hf_model.config
         self.embedding_dim: int = config.hidden_size
@@ -277,12 +278,12 @@ class GemModel:
         return out[0] if single else out
 
     def _embedding_rows(self, texts: list[str], max_length: int) -> list[list[int]]:
-        room = max_length - len(self.special_token_ids)
+        room = max_length - len(self.special_token_ids) - len(self.bos_ids)
         encoded = self.tokenizer(texts, add_special_tokens=False).input_ids
         truncated = sum(len(ids) > room for ids in encoded)
         if truncated:
             logger.warning("%d of %d texts were longer than %d tokens and were truncated", truncated, len(texts), max_length)
-        return [append_special_tokens(ids[:room], self.special_token_ids) for ids in encoded]
+        return [append_special_tokens(self.bos_ids + ids[:room], self.special_token_ids) for ids in encoded]
 
     @staticmethod
     def _length_batches(rows: list[list[int]], batch_size: int, token_budget: int) -> Iterator[list[int]]:
@@ -309,7 +310,7 @@ class GemModel:
         mask: torch.Tensor = attention
         if n_special > 1:  # special tokens must not see each other
             prefix = attention.sum(dim=1) - n_special
-            mask = build_gem_attention_mask(prefix, n_special, attention, dtype=self.dtype)
+            mask = build_gem_attention_mask(prefix, n_special, attention, dtype=self.dtype, sink_tokens=len(self.bos_ids))
         with self.lock, torch.inference_mode(), self.embedding_pass():
             hidden = self.hf_model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (b, T, dim)
         ends = attention.sum(dim=1)  # (b,) real length, from the mask
@@ -386,6 +387,8 @@ class GemModel:
 
     def _encode_prompt(self, prompt: str) -> list[int]:
         ids = self.tokenizer(prompt, add_special_tokens=False).input_ids
+        if self.bos_ids and ids[:1] != self.bos_ids:  # a chat template may have written it already
+            ids = self.bos_ids + ids
         if len(ids) >= self.context_window:
             raise ValueError(f"prompt is {len(ids)} tokens, the model's context window is {self.context_window}")
         return ids

@@ -114,6 +114,9 @@ class RagPipeline:
             if self.embedder is not self.model:
                 raise ValueError("kv_reuse needs the single-model pipeline (embedder=None): the KV states come "
                                  "from the embedding pass of the generating model")
+            if self.model.bos_ids:
+                raise ValueError(f"kv_reuse supports models that start texts without a BOS token (like the default "
+                                 f"SmolLM2); {self.model.name} starts every text with one: use kv_reuse=False")
             check_rope(self.model)
             self.kv_cache = KVCache(kv_cache_bytes, disk_dir=kv_cache_dir, disk_max_bytes=kv_cache_disk_bytes,
                                     fingerprint=model_fingerprint(self.model))

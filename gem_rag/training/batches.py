@@ -16,6 +16,7 @@ from typing import Sequence
 
 import torch
 
+from gem_rag.core.gem import bos_prefix
 from gem_rag.training.data import Row, split_sentences
 
 IGNORE = -100
@@ -53,6 +54,7 @@ class RowSampler:
             raise ValueError("no training rows: prepare them from a corpus first")
         self.rows = list(rows)
         self.tokenizer = tokenizer
+        self.bos_ids = bos_prefix(tokenizer)  # starts every row ([] for SmolLM2)
         self.special_ids = list(special_ids)
         self.max_tokens = max_tokens
         self.pad_id = pad_id
@@ -66,7 +68,7 @@ class RowSampler:
         self.source_weights = [len(self.by_source[s]) ** 0.5 for s in self.sources]
 
     def encode(self, text: str, limit: int | None = None) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        ids = self.bos_ids + self.tokenizer(text, add_special_tokens=False).input_ids
         return ids[: (limit or self.max_tokens) - len(self.special_ids)]
 
     # ------------------------------------------------------------------ phase 1
@@ -75,8 +77,9 @@ class RowSampler:
         sequences, prefix_lengths = [], []
         for index in rng.sample(range(len(self.rows)), min(size, len(self.rows))):
             ids = self.encode(self.rows[index].text)
-            if len(ids) >= 2 and rng.random() >= plain_prob:
-                split = rng.randint(1, len(ids) - 1)
+            first = len(self.bos_ids) + 1  # the prefix holds at least one text token
+            if len(ids) > first and rng.random() >= plain_prob:
+                split = rng.randint(first, len(ids) - 1)
                 sequences.append(ids[:split] + self.special_ids + ids[split:])
                 prefix_lengths.append(split)
             else:
@@ -127,5 +130,6 @@ class RowSampler:
         return self._drop(rng, ids) + self.special_ids, self._drop(rng, ids) + self.special_ids, "dropout"
 
     def _drop(self, rng: random.Random, ids: list[int]) -> list[int]:
-        kept = [t for t in ids if rng.random() >= self.token_dropout]
-        return kept or ids[:1]
+        bos, text = ids[: len(self.bos_ids)], ids[len(self.bos_ids):]
+        kept = [t for t in text if rng.random() >= self.token_dropout]
+        return bos + (kept or text[:1])

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from gem_rag.core import artefact as artefacts
-from gem_rag.core.gem import build_gem_attention_mask, register_special_tokens
+from gem_rag.core.gem import bos_prefix, build_gem_attention_mask, register_special_tokens
 from gem_rag.core.loading import resolve_model_folder
 from gem_rag.training.config import TrainConfig
 
@@ -33,6 +33,7 @@ class TrainableGem(torch.nn.Module):
         self.tokenizer = tokenizer
         self.base_name = base_name
         self.special_ids = special_ids
+        self.sink_tokens = len(bos_prefix(tokenizer))  # a BOS stays visible to the suffix under the GEM mask
         embeddings = lm.get_input_embeddings()
         self.special_rows = torch.nn.Parameter(embeddings.weight[special_ids].detach().clone().float())
         self.log_scale = torch.nn.Parameter(torch.tensor(float(torch.tensor(cfg.temperature_init).log())))
@@ -112,7 +113,8 @@ class TrainableGem(torch.nn.Module):
         """Last-layer hidden states (B, T, H); GEM mask where a row has ``prefix_length >= 0``."""
         mask: torch.Tensor = attention
         if prefix_lengths is not None and bool((prefix_lengths >= 0).any()):
-            mask = build_gem_attention_mask(prefix_lengths, len(self.special_ids), attention, dtype=mask_dtype)
+            mask = build_gem_attention_mask(prefix_lengths, len(self.special_ids), attention, dtype=mask_dtype,
+                                            sink_tokens=self.sink_tokens)
         return self.decoder(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
 
     def embed_ids(self, input_ids: torch.Tensor, attention: torch.Tensor, mask_dtype: torch.dtype = torch.float32) -> torch.Tensor:

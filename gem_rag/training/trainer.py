@@ -267,7 +267,7 @@ class Trainer:
         card = {
             "base_model": self.model.base_name,
             "derived_from": "HuggingFaceTB/SmolLM2-135M-Instruct" if self.cfg.base_model is None else str(self.cfg.base_model),
-            "license": "Apache-2.0",
+            "license": "Apache-2.0" if self.cfg.base_model is None else "that of the base model",
             "query_instruction": "",
             "adapter_scope": self.cfg.adapter_scope,
             "recipe": {k: v for k, v in asdict(self.cfg).items() if k not in ("rows", "out_dir", "extra", "progress")},
