@@ -1,13 +1,14 @@
 """The shipped GEM model's training run on one GPU, with its ablations and evaluation, in one go.
 
 Run on the GPU machine from the repository root (the default model and the rows file must be there):
-    python benchmarks/train_gpu.py --rows ROWS --data-dir DATA --out OUT --budget-min 4.6
+    python benchmarks/train_gpu.py --rows ROWS --data-dir DATA --out OUT --budget-min 5.0 \
+        --ablations abl-dropout,abl-ict --ablation-budget-min 1.5 --ablation-grace-s 80
 
 It (1) loads the default model on CUDA and checks embed + generate (the core's GPU check), (2) trains the
-shipped recipe (phase 1 + phase 2, ``--preset gpu``) and, beside it on the same GPU, short phase-2-only
-ablations (one positive kind at a time, all kinds, all kinds without NTP mixing, all kinds after phase 1),
-(3) evaluates the ablations (GEM only) and the shipped model (all tasks but MiniLM, which is not on that
-machine), (4) loads the trained artefact the way users get it (``GemModel.from_pretrained(device="cuda")``)
+shipped recipe alone on the GPU (phase 1 + phase 2, ``--preset gpu``), (3) then starts the named short
+phase-2-only ablations (``--ablations``: one positive kind at a time, all kinds, all kinds without NTP mixing,
+all kinds after phase 1) while it evaluates the shipped model in fp32 (all tasks but MiniLM, which is not on
+that machine), (4) loads the trained artefact the way users get it (``GemModel.from_pretrained(device="cuda")``)
 and checks it, and (5) packs artefact, logs and figures into ``OUT``.
 """
 
