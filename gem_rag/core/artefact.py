@@ -73,18 +73,17 @@ class EmbeddingAdapter:
 
 
 class SwitchedLinear(torch.nn.Module):
-    """``base(x)``, plus ``update(x)`` while its :class:`EmbeddingAdapter` is active.
+    """``base(x)``, plus the low-rank update ``scale * B @ A x`` while its :class:`EmbeddingAdapter` is active.
 
-    The update is low-rank (``scale * B @ A``, A: (r, in), B: (out, r)) or dense (``delta``: (out, in)).
+    A: (r, in), B: (out, r).
     """
 
-    def __init__(self, base: torch.nn.Linear, adapter: EmbeddingAdapter, *, lora_a: torch.Tensor | None = None,
-                 lora_b: torch.Tensor | None = None, scale: float = 1.0, delta: torch.Tensor | None = None):
+    def __init__(self, base: torch.nn.Linear, adapter: EmbeddingAdapter, lora_a: torch.Tensor, lora_b: torch.Tensor,
+                 scale: float):
         super().__init__()
         self.base, self.adapter, self.scale = base, adapter, scale
-        self.lora_A = torch.nn.Parameter(lora_a, requires_grad=False) if lora_a is not None else None
-        self.lora_B = torch.nn.Parameter(lora_b, requires_grad=False) if lora_b is not None else None
-        self.delta = torch.nn.Parameter(delta, requires_grad=False) if delta is not None else None
+        self.lora_A = torch.nn.Parameter(lora_a, requires_grad=False)
+        self.lora_B = torch.nn.Parameter(lora_b, requires_grad=False)
 
     @property
     def weight(self) -> torch.Tensor:
@@ -94,13 +93,12 @@ class SwitchedLinear(torch.nn.Module):
         y = self.base(x)
         if not self.adapter.is_active:
             return y
-        if self.delta is not None:
-            return y + torch.nn.functional.linear(x, self.delta)
         return y + self.scale * torch.nn.functional.linear(torch.nn.functional.linear(x, self.lora_A), self.lora_B)
 
 
 class SwitchedModule(torch.nn.Module):
-    """A small non-linear layer (a norm) with a dense weight update: runs ``adapted`` while the adapter is active."""
+    """A layer with a dense weight update (a norm, or a linear layer given a ``delta``): runs ``adapted``, a copy
+    with the update added, while the adapter is active."""
 
     def __init__(self, base: torch.nn.Module, adapted: torch.nn.Module, adapter: EmbeddingAdapter):
         super().__init__()
@@ -154,23 +152,21 @@ def apply_artefact(model, tokenizer, path: str | Path) -> tuple[dict, EmbeddingA
                 raise ArtefactError(f"{weights_path}: module {name!r} does not exist in this base model")
             if kind == "lora_A":
                 lora_a, lora_b = tensors[key].float(), tensors[f"{name}.lora_B"].float()
-                update = None
                 shape = (lora_b.shape[0], lora_a.shape[1])
             elif kind == "delta":
-                lora_a = lora_b = None
-                update = tensors[key].float()
-                shape = tuple(update.shape)
+                delta = tensors[key].float()
+                shape = tuple(delta.shape)
             else:
                 raise ArtefactError(f"{weights_path}: unknown tensor kind {kind!r} in {key!r}")
             if tuple(shape) != tuple(layer.weight.shape):
                 raise ArtefactError(f"{weights_path}: {key} makes an update of shape {tuple(shape)}, layer is {tuple(layer.weight.shape)}")
-            if adapter is None:  # merged: every pass uses the update
-                update = scale * (lora_b @ lora_a) if update is None else update
-                layer.weight += update.to(layer.weight.dtype)
-                continue
-            if isinstance(layer, torch.nn.Linear):
-                switched = SwitchedLinear(layer, adapter, lora_a=lora_a, lora_b=lora_b, scale=scale, delta=update)
+            if kind == "lora_A" and adapter is not None:
+                switched: torch.nn.Module = SwitchedLinear(layer, adapter, lora_a, lora_b, scale)
             else:
+                update = scale * (lora_b @ lora_a) if kind == "lora_A" else delta
+                if adapter is None:  # merged: every pass uses the update
+                    layer.weight += update.to(layer.weight.dtype)
+                    continue
                 adapted = copy.deepcopy(layer)
                 adapted.weight += update.to(layer.weight.dtype)
                 switched = SwitchedModule(layer, adapted, adapter)

@@ -297,26 +297,37 @@ class GemModel:
         if batch:
             yield batch
 
-    def _embed_batch(self, rows: list[list[int]]) -> torch.Tensor:
-        """rows: token ids ending with the special tokens -> (b, dim) mean special-token hidden state."""
+    def _embedding_inputs(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rows ending with the special tokens -> right-padded (input_ids, attention, mask), each (b, T) but the
+        mask, which is the 4D GEM mask when there are several special tokens (they must not see each other)."""
         n_special = len(self.special_token_ids)
         length = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), length), self.pad_token_id, dtype=torch.long)
         attention = torch.zeros((len(rows), length), dtype=torch.long)
-        for i, r in enumerate(rows):  # right padding
+        for i, r in enumerate(rows):  # right padding: every row starts at position 0
             input_ids[i, : len(r)] = torch.tensor(r)
             attention[i, : len(r)] = 1
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)
         mask: torch.Tensor = attention
-        if n_special > 1:  # special tokens must not see each other
+        if n_special > 1:
             prefix = attention.sum(dim=1) - n_special
             mask = build_gem_attention_mask(prefix, n_special, attention, dtype=self.dtype, sink_tokens=len(self.bos_ids))
-        with self.lock, torch.inference_mode(), self.embedding_pass():
-            hidden = self.hf_model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (b, T, dim)
-        ends = attention.sum(dim=1)  # (b,) real length, from the mask
-        positions = ends.unsqueeze(1) - n_special + torch.arange(n_special, device=self.device)  # (b, n)
+        return input_ids, attention, mask
+
+    def _special_states(self, hidden: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        """(b, T, dim) last hidden states -> (b, dim) float mean over each row's special tokens (ends from the mask)."""
+        n_special = len(self.special_token_ids)
+        ends = attention.sum(dim=1)  # (b,) real length
+        positions = ends.unsqueeze(1) - n_special + torch.arange(n_special, device=hidden.device)  # (b, n)
         special_states = hidden.gather(1, positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # (b, n, dim)
         return special_states.float().mean(dim=1)
+
+    def _embed_batch(self, rows: list[list[int]]) -> torch.Tensor:
+        """rows: token ids ending with the special tokens -> (b, dim) mean special-token hidden state."""
+        input_ids, attention, mask = self._embedding_inputs(rows)
+        with self.lock, torch.inference_mode(), self.embedding_pass():
+            hidden = self.hf_model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (b, T, dim)
+        return self._special_states(hidden, attention)
 
     # ------------------------------------------------------------------ generation
     def apply_chat_template(self, messages: Sequence[dict]) -> str:

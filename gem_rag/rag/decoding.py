@@ -19,7 +19,8 @@ from typing import Iterator
 
 import torch
 
-from gem_rag.core.generation import GenerationResult, cache_kwargs, SamplingParams, find_stop, safe_stream_length, sample_next
+from gem_rag.core.generation import (GenerationResult, SamplingParams, cache_kwargs, find_stop, safe_stream_length,
+                                    sample_next)
 from gem_rag.rag.kv import rerotate_keys
 
 

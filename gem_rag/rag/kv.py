@@ -25,7 +25,6 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from gem_rag.core.gem import append_special_tokens, build_gem_attention_mask
 from gem_rag.core.generation import cache_kwargs
 
 logger = logging.getLogger(__name__)
@@ -181,33 +180,13 @@ def embed_with_kv(model, texts: Sequence[str], kind: str = "document", *, token_
     if kind == "query" and model.query_instruction:
         texts = [model.query_instruction + t for t in texts]
     n_special = len(model.special_token_ids)
-    room = model.max_length - n_special
-    encoded = [ids[:room] for ids in model.tokenizer(list(texts), add_special_tokens=False).input_ids]
-    rows = [append_special_tokens(ids, model.special_token_ids) for ids in encoded]
+    rows = model._embedding_rows(list(texts), model.max_length)
     vectors = np.zeros((len(rows), model.embedding_dim), dtype=np.float32)
     states: list[torch.Tensor | None] = [None] * len(rows)
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-    batches, batch = [], []
-    for i in order:
-        if batch and (len(batch) >= batch_size or (len(batch) + 1) * len(rows[batch[0]]) > token_budget):
-            batches.append(batch)
-            batch = []
-        batch.append(i)
-    if batch:
-        batches.append(batch)
-    for batch in batches:
-        length = len(rows[batch[0]])
-        input_ids = torch.full((len(batch), length), model.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), length), dtype=torch.long)
-        for j, i in enumerate(batch):  # right padding: every row starts at position 0
-            input_ids[j, : len(rows[i])] = torch.tensor(rows[i])
-            attention[j, : len(rows[i])] = 1
-        input_ids, attention = input_ids.to(model.device), attention.to(model.device)
-        mask = attention
-        if n_special > 1:
-            mask = build_gem_attention_mask(attention.sum(dim=1) - n_special, n_special, attention, dtype=model.dtype)
+    decoder = model.hf_model.base_model
+    for batch in model._length_batches(rows, batch_size, token_budget):
+        input_ids, attention, mask = model._embedding_inputs([rows[i] for i in batch])
         cache = DynamicCache()
-        decoder = model.hf_model.base_model
         with model.lock, torch.inference_mode():
             if model.embedding_kv_is_generation_kv:  # one pass gives both
                 hidden = decoder(input_ids=input_ids, attention_mask=mask, use_cache=True,
@@ -216,13 +195,12 @@ def embed_with_kv(model, texts: Sequence[str], kind: str = "document", *, token_
                 with model.embedding_pass():
                     hidden = decoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
                 decoder(input_ids=input_ids, attention_mask=mask, use_cache=True, **cache_kwargs(decoder, cache))
+            pooled = model._special_states(hidden, attention)  # (b, dim)
+            if normalize:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            vectors[batch] = pooled.cpu().numpy()
             for j, i in enumerate(batch):
-                end = len(rows[i])
-                special = hidden[j, end - n_special: end].float().mean(dim=0)
-                if normalize:
-                    special = torch.nn.functional.normalize(special, dim=-1)
-                vectors[i] = special.cpu().numpy()
-                state = _stack_cache(cache, j, end - n_special)
+                state = _stack_cache(cache, j, len(rows[i]) - n_special)
                 if on_state is None:
                     states[i] = state
                 else:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gem_rag.core.artefact import ADAPTER_SCOPES
+
 POSITIVE_KINDS = ("dropout", "ict", "heading")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -63,8 +65,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.method not in ("lora", "full"):
             raise ValueError(f"method must be 'lora' or 'full', got {self.method!r}")
-        if self.adapter_scope not in ("embedding", "all"):
-            raise ValueError(f"adapter_scope must be 'embedding' or 'all', got {self.adapter_scope!r}")
+        if self.adapter_scope not in ADAPTER_SCOPES:
+            raise ValueError(f"adapter_scope must be one of {ADAPTER_SCOPES}, got {self.adapter_scope!r}")
         if self.autocast not in ("auto", "bf16", "off"):
             raise ValueError(f"autocast must be 'auto', 'bf16' or 'off', got {self.autocast!r}")
         unknown = set(self.positives) - set(POSITIVE_KINDS)
