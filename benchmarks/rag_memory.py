@@ -2,7 +2,11 @@
 single model (GEM embeds and generates) vs the two-model pipeline a user would build today
 (all-MiniLM-L6-v2 embeddings + SmolLM2 generation), and SmolLM2 alone (generation only).
 
-    flock /tmp/gem_rag_heavy.lock .venv/bin/python benchmarks/rag_memory.py --paragraphs 200
+Each configuration runs ``--repeats`` times, interleaved (fresh process each time), and the median is
+compared: a single run's peak moves by 60-70 MB from one run to the next. The running peak is also read
+after loading the models, after indexing and after answering, to show which phase sets it.
+
+    flock /tmp/gem_rag_heavy.lock .venv/bin/python benchmarks/rag_memory.py --paragraphs 200 --repeats 3
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,14 +31,19 @@ def worker(config: str, squad: str, n_paragraphs: int, n_questions: int, threads
     from gem_rag import get_default_model
     from gem_rag.rag import RagPipeline
 
+    def peak_mb() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
     torch.set_num_threads(threads)
     paragraphs, questions = load_squad(squad)
     paragraphs = paragraphs[:n_paragraphs]
     ids = {p["id"] for p in paragraphs}
     questions = sample_questions([q for q in questions if q["paragraph_id"] in ids], n_questions)
     model = get_default_model()
+    phases = {}
     if config == "llm_only":
         rag = RagPipeline(model)
+        phases["loaded"] = peak_mb()
         for q in questions:
             rag.answer_from_chunks(q["question"], [q["context"]], max_new_tokens=32)
     else:
@@ -42,13 +52,16 @@ def worker(config: str, squad: str, n_paragraphs: int, n_questions: int, threads
             from gem_rag.baselines import EncoderEmbedder
 
             embedder = EncoderEmbedder.minilm()
+            embedder.embed(["load the encoder"], kind="document")
         rag = RagPipeline(model, embedder=embedder, kv_reuse=config == "single_kv_reuse")
+        phases["loaded"] = peak_mb()
         with tempfile.TemporaryDirectory() as tmp:
             rag.index(write_corpus_jsonl(paragraphs, Path(tmp) / "corpus.jsonl"))
+        phases["indexed"] = peak_mb()
         for q in questions:
             rag.answer(q["question"], k=3, max_new_tokens=32)
-    return {"config": config, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "chunks": len(rag.store)}
+    phases["answered"] = peak_mb()
+    return {"config": config, "peak_rss_mb": peak_mb(), "peak_after_phase_mb": phases, "chunks": len(rag.store)}
 
 
 def main() -> None:
@@ -58,6 +71,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -66,16 +80,22 @@ def main() -> None:
     result = {"command": "benchmarks/rag_memory.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()
                                                               if k != "worker"),
               "machine": machine(), "paragraphs": args.paragraphs, "questions": args.questions, "runs": {}}
-    for config in args.configs.split(","):
-        out = subprocess.run([sys.executable, __file__, "--worker", config, "--squad", args.squad, "--paragraphs",
-                              str(args.paragraphs), "--questions", str(args.questions), "--threads", str(args.threads)],
-                             capture_output=True, text=True, check=True)
-        run = json.loads(out.stdout.strip().splitlines()[-1])
-        result["runs"][config] = run
-        print(config, run, flush=True)
-    runs = result["runs"]
-    if "single" in runs and "two_model" in runs:
-        result["single_over_two_model"] = runs["single"]["peak_rss_mb"] / runs["two_model"]["peak_rss_mb"]
+    configs = args.configs.split(",")
+    for repeat in range(args.repeats):
+        for config in configs:
+            out = subprocess.run([sys.executable, __file__, "--worker", config, "--squad", args.squad, "--paragraphs",
+                                  str(args.paragraphs), "--questions", str(args.questions), "--threads",
+                                  str(args.threads)], capture_output=True, text=True, check=True)
+            run = json.loads(out.stdout.strip().splitlines()[-1])
+            result["runs"].setdefault(config, []).append(run)
+            print(repeat, config, run, flush=True)
+    result["median_peak_rss_mb"] = {c: statistics.median(r["peak_rss_mb"] for r in result["runs"][c]) for c in configs}
+    medians = result["median_peak_rss_mb"]
+    if "single" in medians and "two_model" in medians:
+        result["single_over_two_model"] = medians["single"] / medians["two_model"]
+        result["single_below_two_model_in_runs"] = sum(
+            s["peak_rss_mb"] < t["peak_rss_mb"] for s, t in zip(result["runs"]["single"], result["runs"]["two_model"]))
+    print("median peak RSS (MB)", medians, flush=True)
     print("wrote", save_result("memory", result))
 
 

@@ -1,12 +1,13 @@
 """Prompt design check on questions written for this project over the training corpus (wikipedia-sample),
-NOT SQuAD: oracle-context token F1 and abstention for prompt variants.
+NOT SQuAD: oracle-context token F1 and abstention for prompt variants and answer modes.
 
-    .venv/bin/python benchmarks/rag_prompt_dev.py [--variants default,no_abstain_shot,...]
+    .venv/bin/python benchmarks/rag_prompt_dev.py [--variants default,generative,...] [--distractors 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -15,6 +16,8 @@ from gem_rag import get_default_model
 from gem_rag.eval.metrics import squad_f1
 from gem_rag.rag import ABSTAIN_PHRASE, RagPipeline
 from gem_rag.rag.prompt import DEFAULT_EXAMPLES, DEFAULT_SYSTEM
+from rag_common import RESULTS, machine, save_result
+from reader_dev_items import ITEMS
 
 # (context from corpus/wikipedia-sample.jsonl, question, gold answers); None gold = not answerable from the context
 DEV = [
@@ -52,8 +55,14 @@ DEV = [
      "How many species of birds live in Antarctica?", None),
 ]
 
+DEV += [(context, question, gold) for _, context, question, gold in ITEMS]
+
 VARIANTS = {
     "default": {},
+    "greedy": {"beams": 1},
+    "beams4": {"beams": 4},
+    "generative": {"answer_mode": "generative", "beams": 1},
+    "generative_beams8": {"answer_mode": "generative"},
     "no_abstain_shot": {"examples": DEFAULT_EXAMPLES[:2]},
     "abstain_first": {"examples": (DEFAULT_EXAMPLES[2],) + DEFAULT_EXAMPLES[:2]},
     "no_shots": {"examples": ()},
@@ -65,24 +74,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--distractors", type=int, default=0,
+                        help="also put this many other DEV contexts after the right one (like retrieved chunks)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = get_default_model()
+    summary = {}
     for name in args.variants.split(","):
         rag = RagPipeline(model, **VARIANTS[name])
         start = time.perf_counter()
         f1s, abst_ok, lines = [], 0, []
-        for context, question, gold in DEV:
-            a = rag.answer_from_chunks(question, [context], max_new_tokens=24)
+        for n, (context, question, gold) in enumerate(DEV):
+            others = [DEV[(n + i) % len(DEV)][0] for i in range(1, args.distractors + 1)]
+            a = rag.answer_from_chunks(question, [context, *others], max_new_tokens=24)
             if gold is None:
                 abst_ok += a.abstained
             else:
                 f1s.append(100 * squad_f1(a.answer, gold) if not a.abstained else 0.0)
             lines.append(f"    {question[:50]:50s} -> {a.answer!r}")
         n_unans = sum(g is None for _, _, g in DEV)
+        summary[name] = {"f1": sum(f1s) / len(f1s), "answerable": len(f1s), "abstained_on_unanswerable": abst_ok,
+                         "unanswerable": n_unans, "seconds": time.perf_counter() - start}
         print(f"{name}: F1 {sum(f1s) / len(f1s):.1f} on {len(f1s)} answerable, abstained on {abst_ok}/{n_unans} "
               f"unanswerable ({time.perf_counter() - start:.0f} s)")
         print("\n".join(lines), flush=True)
+    name = f"prompt_dev_distractors{args.distractors}"
+    previous = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").exists() else {}
+    result = {"command": "benchmarks/rag_prompt_dev.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+              "machine": machine(), "model": model.name, "items": len(DEV),
+              "variants": {**previous.get("variants", {}), **summary}}
+    print("wrote", save_result(name, result))
 
 
 if __name__ == "__main__":

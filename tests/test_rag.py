@@ -8,6 +8,9 @@ import torch
 
 from gem_rag.rag import (ABSTAIN_PHRASE, AnswerPrompt, CorruptIndexError, IndexMismatchError, RagPipeline,
                          reciprocal_rank_fusion)
+from gem_rag.core.generation import check_sampling
+from gem_rag.rag.decoding import CopySpanConstraint, Piece, PieceGeneration
+from gem_rag.rag.fusion import convex_fusion, fuse
 from gem_rag.rag.kv import compute_kv, embed_with_kv, rerotate_keys
 
 DOCS = {
@@ -58,6 +61,90 @@ def test_reciprocal_rank_fusion_rewards_agreement():
     fused = reciprocal_rank_fusion([["a", "b", "c"], ["b", "c", "a"], ["b", "d"]], k=60)
     assert fused[0][0] == "b" and fused[0][1] == pytest.approx(1 / 62 + 1 / 61 + 1 / 61)
     assert {i for i, _ in fused} == {"a", "b", "c", "d"}
+
+
+def test_convex_fusion_weights_and_normalises_scores(model):
+    dense = [("a", 0.80), ("b", 0.70), ("c", 0.60)]
+    lexical = [("c", 30.0), ("b", 20.0), ("d", 10.0)]
+    bm25_led = convex_fusion(dense, lexical, 0.3, "minmax")  # a: .3, b: .15+.35, c: .7, d: 0
+    assert [i for i, _ in bm25_led] == ["c", "b", "a", "d"] and bm25_led[0][1] == pytest.approx(0.7)
+    for method in ("minmax", "zscore"):
+        assert [i for i, _ in convex_fusion(dense, lexical, 1.0, method)][:3] == ["a", "b", "c"]
+        assert [i for i, _ in convex_fusion(dense, [], 0.3, method)] == ["a", "b", "c"]  # BM25 found nothing
+    # z-scores: a retriever whose top hit stands far above the rest outweighs one with a flat list
+    flat, peaked = [("a", 0.51), ("b", 0.50), ("c", 0.49)], [("b", 30.0), ("a", 1.0), ("c", 0.9)]
+    assert convex_fusion(flat, peaked, 0.5, "zscore")[0][0] == "b"
+    with pytest.raises(ValueError, match="dense_weight"):
+        convex_fusion(dense, lexical, 1.5)
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        fuse([dense, lexical], method="max")
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        RagPipeline(model, fusion="sum")
+
+
+def test_copy_span_constraint_allows_only_context_spans(model):
+    tok = model.tokenizer
+    source = tok.encode("The Nile flows north into the Mediterranean Sea.", add_special_tokens=False)
+    reply = tok.encode(ABSTAIN_PHRASE, add_special_tokens=False)
+    constraint = CopySpanConstraint(tok, [source], [reply], model.eos_token_ids)
+    first = set(constraint.allowed())
+    assert set(source) <= first and reply[0] in first and not first & model.eos_token_ids  # no empty answer
+    bogus = tok.encode(" Amazon", add_special_tokens=False)[0]
+    assert bogus not in first and constraint.mask(torch.zeros(1, len(tok)))[0, bogus] == float("-inf")
+    north = source.index(tok.encode(" north", add_special_tokens=False)[0])
+    constraint.advance(source[north])
+    assert set(constraint.allowed()) == {source[north + 1]} | model.eos_token_ids  # copying goes on or ends
+    # a span may start with its first word unspaced, even where that word is several tokens without the space
+    spaced = tok.encode(" Mediterranean", add_special_tokens=False)
+    bare = tok.encode("Mediterranean", add_special_tokens=False)
+    constraint = CopySpanConstraint(tok, [source], [], model.eos_token_ids)
+    assert bare[0] in constraint.allowed()
+    for token in bare:
+        constraint.advance(token)
+    assert set(constraint.allowed()) == {source[source.index(spaced[-1]) + 1]} | model.eos_token_ids
+
+
+def test_constrained_beam_search_finds_the_most_probable_span(model):
+    """With more beams than open hypotheses the search is exhaustive, so it must return the span (plus EOS)
+    with the highest total log-probability, checked here against scoring every allowed completion."""
+    tok = model.tokenizer
+    prompt = tok.encode("Question: Which city is the capital of France?\nContext: Paris is in France.\nAnswer:",
+                        add_special_tokens=False)
+    source = tok.encode(" Paris is in France.", add_special_tokens=False)
+    eos = min(model.eos_token_ids)
+
+    def completions(constraint, prefix=()):  # every token sequence the constraint allows, ending at EOS
+        for token in constraint.allowed():
+            if token in model.eos_token_ids:
+                yield list(prefix)
+            elif len(prefix) < len(source) + 2:
+                child = constraint.fork()
+                child.advance(token)
+                yield from completions(child, (*prefix, token))
+
+    candidates = list(completions(CopySpanConstraint(tok, [source], [], {eos})))
+    assert len(candidates) > len(source)
+
+    def total_logprob(span):
+        ids = torch.tensor([prompt + span + [eos]])
+        with torch.inference_mode():
+            logprobs = torch.log_softmax(model.hf_model(input_ids=ids).logits[0, :-1].float(), dim=-1)
+        return sum(logprobs[len(prompt) - 1 + i, t].item() for i, t in enumerate(span + [eos]))
+
+    best = max(candidates, key=total_logprob)
+    params = check_sampling(len(source) + 2, 0.0, 1.0, None, None)
+    run = PieceGeneration(model, [Piece(prompt)], params, None, CopySpanConstraint(tok, [source], [], {eos}), beams=64)
+    assert "".join(run) == tok.decode(best) and run.result.completion_tokens == len(best)
+    greedy = PieceGeneration(model, [Piece(prompt)], params, None, CopySpanConstraint(tok, [source], [], {eos}))
+    greedy_text = "".join(greedy)
+    assert greedy_text in " Paris is in France." or greedy_text.lstrip() in "Paris is in France."
+
+
+def test_extractive_answers_are_copied_from_the_context(rag):
+    context = ["The Moon orbits the Earth at an average distance of 384,400 kilometres.", DOCS["nile.md"]]
+    for question in ("How far away is the Moon?", "Which sea does the Nile flow into?", "Who painted the Mona Lisa?"):
+        answer = rag.answer_from_chunks(question, context, **GEN)
+        assert answer.abstained or answer.raw_answer.strip() in " ".join(context), (question, answer.raw_answer)
 
 
 def test_answer_with_sources_and_streaming(rag):

@@ -11,7 +11,8 @@ Example:
 from gem_rag.rag.bm25 import BM25Index
 from gem_rag.rag.ingest import Chunker, Document, load_documents
 from gem_rag.rag.kv import KVCache
-from gem_rag.rag.pipeline import RETRIEVAL_MODES, RagPipeline, reciprocal_rank_fusion
+from gem_rag.rag.fusion import FUSION_METHODS, reciprocal_rank_fusion
+from gem_rag.rag.pipeline import RETRIEVAL_MODES, RagPipeline
 from gem_rag.rag.prompt import ABSTAIN_PHRASE, AnswerPrompt
 from gem_rag.rag.storage import CorruptIndexError, IndexMismatchError
 from gem_rag.rag.stores import FaissStore, VectorStore
@@ -27,5 +28,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["ABSTAIN_PHRASE", "AnswerPrompt", "BM25Index", "Chunk", "ChromaStore", "Chunker", "CorruptIndexError",
-           "Document", "FaissStore", "IndexMismatchError", "IndexReport", "KVCache", "RETRIEVAL_MODES", "RagAnswer",
+           "Document", "FUSION_METHODS", "FaissStore", "IndexMismatchError", "IndexReport", "KVCache", "RETRIEVAL_MODES", "RagAnswer",
            "RagPipeline", "RetrievedChunk", "VectorStore", "load_documents", "reciprocal_rank_fusion"]

@@ -4,6 +4,11 @@ Without cached pieces this is ordinary causal decoding of the concatenated ids. 
 states are re-rotated to their offsets and put in the cache, and one forward pass computes the other
 pieces, each token attending to every earlier position (cached or not).
 
+A :class:`CopySpanConstraint` can restrict the completion to a contiguous span of the context's tokens
+(extractive answers: every answer is text the documents contain) or to one of a few fixed replies. With
+``beams > 1`` the completion is the most probable one found by beam search (sum of token log-probabilities,
+ended by EOS or a stop sequence, no length normalisation); it is yielded whole when the search ends.
+
 Example:
     >>> run = PieceGeneration(model, [Piece(prefix_ids), Piece(chunk_ids, chunk_state), Piece(tail_ids)],
     ...                       check_sampling(32, 0.0, 1.0, ["\\n"], None))
@@ -12,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from dataclasses import dataclass
@@ -30,6 +36,90 @@ class Piece:
 
     ids: list[int]
     state: torch.Tensor | None = None  # (layers, 2, kv_heads, n, head_dim)
+
+
+class CopySpanConstraint:
+    """Allows only completions that copy a contiguous run of tokens from one of ``sources`` (starting
+    anywhere) or a prefix of one of ``replies`` (starting at its first token), then an end token.
+
+    A copied span may also start with its first word written without the leading space ("Paris" for
+    " Paris", however that tokenizes): answers start a turn, where the model writes no space. ``end_ids``
+    (EOS) are allowed once a whole token of the source has been copied.
+
+    Example:
+        >>> constraint = CopySpanConstraint(tokenizer, [chunk_ids], [abstain_ids], model.eos_token_ids)
+        >>> token = int(constraint.mask(logits).argmax()); constraint.advance(token)
+    """
+
+    def __init__(self, tokenizer, sources: list[list[int]], replies: list[list[int]], end_ids: set[int]):
+        self.sequences = [list(s) for s in sources] + [list(r) for r in replies]
+        self.n_sources = len(sources)
+        self.end_ids = set(end_ids)
+        unspaced = _unspaced_tokens(tokenizer, {t for seq in sources for t in seq})
+        # (sequence, position, pending): `pending` tokens come next, then sequence[position:]
+        self.pointers: set[tuple[int, int, tuple[int, ...]]] = set()
+        for n, seq in enumerate(sources):
+            for i, token in enumerate(seq):
+                self.pointers.add((n, i, ()))
+                if token in unspaced:
+                    self.pointers.add((n, i + 1, unspaced[token]))
+        self.pointers |= {(len(sources) + n, 0, ()) for n, r in enumerate(replies) if r}
+        self.steps = 0
+
+    def allowed(self) -> list[int]:
+        """Token ids allowed next."""
+        ids = {pending[0] if pending else self.sequences[n][i] for n, i, pending in self.pointers
+               if pending or i < len(self.sequences[n])}
+        if self.steps and any(not pending for _, _, pending in self.pointers):
+            ids |= self.end_ids
+        return sorted(ids)
+
+    def mask(self, logits: torch.Tensor) -> torch.Tensor:
+        """logits (1, V) with every disallowed token at -inf."""
+        allowed = torch.tensor(self.allowed(), dtype=torch.long, device=logits.device)
+        masked = torch.full_like(logits, float("-inf"))
+        masked[:, allowed] = logits[:, allowed]
+        return masked
+
+    def reply_tokens(self) -> set[int]:
+        """The tokens that continue one of the fixed replies (empty once no reply fits the tokens so far)."""
+        return {self.sequences[n][i] for n, i, _ in self.pointers
+                if n >= self.n_sources and i < len(self.sequences[n])}
+
+    @property
+    def can_reply(self) -> bool:
+        """True while the tokens so far are the start of a fixed reply."""
+        return any(n >= self.n_sources for n, _, _ in self.pointers)
+
+    def fork(self) -> "CopySpanConstraint":
+        """An independent copy (one per beam)."""
+        twin = copy.copy(self)
+        twin.pointers = set(self.pointers)
+        return twin
+
+    def advance(self, token: int) -> None:
+        """Record the token just chosen."""
+        moved = set()
+        for n, i, pending in self.pointers:
+            if pending:
+                if pending[0] == token:
+                    moved.add((n, i, pending[1:]))
+            elif i < len(self.sequences[n]) and self.sequences[n][i] == token:
+                moved.add((n, i + 1, ()))
+        self.pointers = moved
+        self.steps += 1
+
+
+def _unspaced_tokens(tokenizer, ids: set[int]) -> dict[int, tuple[int, ...]]:
+    """token id -> the tokens of the same text without its leading space (for tokens that have one)."""
+    out = {}
+    for token_id in ids:
+        text = tokenizer.decode([token_id])
+        if text.startswith(" ") and len(text) > 1:
+            bare = tuple(tokenizer.encode(text[1:], add_special_tokens=False))
+            if bare:
+                out[token_id] = bare
+    return out
 
 
 def _prefill(model, pieces: list[Piece]):
@@ -80,14 +170,22 @@ def _prefill(model, pieces: list[Piece]):
 
 class PieceGeneration:
     """Iterator over the text pieces of a completion of ``pieces``; ``result`` and ``first_token_s``
-    (seconds from the first ``next()`` to the first generated token) are set as it runs."""
+    (seconds from the first ``next()`` to the first generated token) are set as it runs.
 
-    def __init__(self, model, pieces: list[Piece], params: SamplingParams, stop_pattern: re.Pattern | None = None):
+    ``beams > 1``: beam search (greedy scoring only; the sampling settings other than ``max_new_tokens`` and
+    ``stop`` do not apply), the text comes out in one piece at the end."""
+
+    def __init__(self, model, pieces: list[Piece], params: SamplingParams, stop_pattern: re.Pattern | None = None,
+                 constraint: CopySpanConstraint | None = None, beams: int = 1):
         if not pieces or not pieces[-1].ids:
             raise ValueError("the prompt's last piece must hold tokens")
+        if isinstance(beams, bool) or not isinstance(beams, int) or beams < 1:
+            raise ValueError(f"beams must be a positive int, got {beams!r}")
+        self.beams = beams
         self.model = model
         self.params = params
         self.stop_pattern = stop_pattern  # also stop where this matches (text kept up to the match's end)
+        self.constraint = constraint
         self.prompt_tokens = sum(len(p.ids) for p in pieces)
         self.result: GenerationResult | None = None
         self.first_token_s: float | None = None
@@ -110,7 +208,7 @@ class PieceGeneration:
             generator = torch.Generator(device=model.device).manual_seed(params.seed)
         with model.lock, torch.inference_mode():
             cache, logits, position = _prefill(model, self._pieces_in)
-            token = sample_next(logits, params, generator)
+            token = self._next(logits, generator)
         self._pieces_in = []  # states are in the cache now
         budget = min(params.max_new_tokens, model.context_window - position)
         for step in range(budget):
@@ -121,10 +219,68 @@ class PieceGeneration:
                 logits = model.hf_model(input_ids=token.view(1, 1), position_ids=torch.tensor([[position]], device=model.device),
                                         use_cache=True, logits_to_keep=1,
                                         **cache_kwargs(model.hf_model, cache)).logits[:, -1]
-                token = sample_next(logits, params, generator)
+                token = self._next(logits, generator)
             position += 1
 
+    def _beam_search(self) -> list[int]:
+        """The best completion's tokens (EOS not included) by beam search over ``self.beams`` hypotheses."""
+        model, params, width = self.model, self.params, self.beams
+        stop_ids = model.eos_token_ids
+        with model.lock, torch.inference_mode():
+            cache, logits, position = _prefill(model, self._pieces_in)
+        self._pieces_in = []
+        beams = [(0.0, [], self.constraint)]  # (sum of log-probabilities, tokens, constraint state)
+        finished: list[tuple[float, list[int]]] = []
+        for _ in range(min(params.max_new_tokens, model.context_window - position)):
+            candidates = []  # (score, beam index, token)
+            for b, (score, tokens, constraint) in enumerate(beams):
+                # the model's own log-probabilities, masked but not renormalised: a forced copy of a token the
+                # model would not write still costs what it costs
+                logprobs = torch.log_softmax(logits[b:b + 1].float(), dim=-1)
+                logprobs = (logprobs if constraint is None else constraint.mask(logprobs))[0]  # (V,)
+                tops = set(logprobs.topk(width).indices.tolist())
+                if constraint is not None:
+                    tops |= constraint.reply_tokens()  # a reply is always followed to its end, see below
+                candidates += [(score + logprobs[t].item(), b, t) for t in tops if logprobs[t] > float("-inf")]
+            candidates.sort(key=lambda c: -c[0])
+            kept = []
+            for score, b, token in candidates:
+                tokens = beams[b][1] + [token]
+                if token in stop_ids or find_stop(model.tokenizer.decode([token]), params.stop) >= 0:
+                    finished.append((score, tokens if token not in stop_ids else tokens[:-1]))
+                else:
+                    constraint = beams[b][2].fork() if beams[b][2] is not None else None
+                    if constraint is not None:
+                        constraint.advance(token)
+                    # a fixed reply (the abstention phrase) stays in the search until it ends, so it is always
+                    # compared with the best span at its full probability
+                    if len(kept) < width or (constraint is not None and constraint.can_reply):
+                        kept.append((score, b, token, tokens, constraint))
+            # log-probabilities only fall: once a finished hypothesis beats every open one, it is the best
+            if not kept or (finished and max(f[0] for f in finished) >= max(k[0] for k in kept)):
+                break
+            with model.lock, torch.inference_mode():
+                cache.reorder_cache(torch.tensor([k[1] for k in kept], device=model.device))
+                step = torch.tensor([[k[2]] for k in kept], device=model.device)  # (beams, 1)
+                logits = model.hf_model(input_ids=step, position_ids=torch.full_like(step, position), use_cache=True,
+                                        logits_to_keep=1, **cache_kwargs(model.hf_model, cache)).logits[:, -1]
+            position += 1
+            beams = [(k[0], k[3], k[4]) for k in kept]
+        else:
+            finished += [(score, tokens) for score, tokens, _ in beams]  # out of budget: open hypotheses count
+        return max(finished, key=lambda f: f[0])[1] if finished else []
+
+    def _next(self, logits: torch.Tensor, generator) -> torch.Tensor:
+        if self.constraint is None:
+            return sample_next(logits, self.params, generator)
+        token = sample_next(self.constraint.mask(logits), self.params, generator)
+        self.constraint.advance(int(token[0]))
+        return token
+
     def _run(self) -> Iterator[str]:
+        if self.beams > 1:
+            yield from self._run_beams()
+            return
         start = time.perf_counter()
         tokenizer, params = self.model.tokenizer, self.params
         generated: list[int] = []
@@ -152,3 +308,20 @@ class PieceGeneration:
         if len(text) > shown:
             yield text[shown:]
         self.result = GenerationResult(text, self.prompt_tokens, len(generated), reason)
+
+    def _run_beams(self) -> Iterator[str]:
+        start = time.perf_counter()
+        tokens = self._beam_search()
+        self.first_token_s = time.perf_counter() - start
+        text, reason = self.model.tokenizer.decode(tokens, skip_special_tokens=True), "stop"
+        if len(tokens) >= self.params.max_new_tokens:
+            reason = "length"
+        cut = find_stop(text, self.params.stop)
+        if cut >= 0:
+            text = text[:cut]
+        match = self.stop_pattern.search(text) if self.stop_pattern is not None else None
+        if match:
+            text = text[: match.end()]
+        if text:
+            yield text
+        self.result = GenerationResult(text, self.prompt_tokens, len(tokens), reason)

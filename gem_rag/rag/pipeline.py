@@ -26,7 +26,8 @@ import torch
 from gem_rag.core.default import resolve_model
 from gem_rag.core.generation import check_sampling
 from gem_rag.rag.bm25 import BM25Index
-from gem_rag.rag.decoding import Piece, PieceGeneration
+from gem_rag.rag.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_FUSION, FUSION_METHODS, fuse
+from gem_rag.rag.decoding import CopySpanConstraint, Piece, PieceGeneration
 from gem_rag.rag.ingest import Chunker, UnreadableFile, chunk_id, content_hash, iter_files, read_file, text_key
 from gem_rag.rag.kv import KVCache, check_rope, compute_kv, embed_with_kv, model_fingerprint
 from gem_rag.rag.manifest import check_manifest, embedder_manifest
@@ -38,23 +39,10 @@ from gem_rag.rag.types import Chunk, IndexReport, RagAnswer, RetrievedChunk
 logger = logging.getLogger(__name__)
 
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
+ANSWER_MODES = ("extractive", "generative")
 PIPELINE_FILE = "pipeline.json"
 FLUSH_CHUNKS = 256  # chunks embedded together while indexing
 SENTENCE_END = re.compile(r"(?<=[a-z0-9%)\]])\.(?=\s)")  # "1982. " but not "U.S. "
-
-
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
-    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank). Best first.
-
-    Example:
-        >>> reciprocal_rank_fusion([["a", "b"], ["b", "c"]])[0][0]
-        'b'
-    """
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
 class RagPipeline:
@@ -64,7 +52,10 @@ class RagPipeline:
         model: a GemModel (``None``: the shared default).
         store: a VectorStore (``None``: an empty in-memory :class:`FaissStore`).
         embedder: anything with ``.embed(texts, kind=...)`` and ``.name``; ``None`` = the model itself.
-        retrieval: ``"dense"``, ``"bm25"`` or ``"hybrid"`` (reciprocal rank fusion of both).
+        retrieval: ``"dense"``, ``"bm25"`` or ``"hybrid"`` (both, fused by ``fusion``).
+        fusion: how hybrid fuses the two rankings: ``"zscore"`` or ``"minmax"`` (weighted sum of each list's
+            normalised scores) or ``"rrf"`` (reciprocal rank fusion with constant ``rrf_k``); see gem_rag.rag.fusion.
+        dense_weight: the dense ranking's weight in zscore/minmax fusion (BM25 gets the rest).
         prompt_template: the user turn, with ``{context}`` then ``{question}``.
         kv_reuse: reuse chunk KV states computed while indexing (block attention; see gem_rag.rag.kv).
         chunk_tokens, chunk_overlap: chunking in model tokens.
@@ -75,6 +66,11 @@ class RagPipeline:
         reuse_question_kv: with kv_reuse, also reuse the question's pass from query embedding.
         embed_token_budget: padded tokens per embedding batch while indexing (bounds peak memory).
         candidates: how many results each retriever contributes to fusion.
+        answer_mode: ``"extractive"`` (the answer is a span copied from the context chunks, or the abstention
+            phrase: decoding is constrained to them) or ``"generative"`` (free text, as the model writes it).
+        beams: beam-search width for greedy answers (1 = greedy decoding, streamed token by token; more
+            finds the most probable whole answer, which then arrives in one piece). Sampling
+            (temperature > 0) always decodes one hypothesis.
         stop_at_sentence_end: end answers at the first sentence end (they are meant to be short spans;
             post-processing keeps only the first sentence anyway, so this only saves decoding time).
     """
@@ -85,9 +81,16 @@ class RagPipeline:
                  examples: Sequence[tuple[str, str, str]] | None = None, kv_cache_bytes: int = 256 * 2**20,
                  kv_cache_dir: str | os.PathLike | None = None, kv_cache_disk_bytes: int = 4 * 2**30,
                  reuse_question_kv: bool = True, embed_token_budget: int = 2048, candidates: int = 50,
-                 rrf_k: int = 60, stop_at_sentence_end: bool = True):
+                 fusion: str = DEFAULT_FUSION, dense_weight: float = DEFAULT_DENSE_WEIGHT, rrf_k: int = 60,
+                 answer_mode: str = "extractive", beams: int = 8, stop_at_sentence_end: bool = True):
         if retrieval not in RETRIEVAL_MODES:
             raise ValueError(f"retrieval must be one of {RETRIEVAL_MODES}, got {retrieval!r}")
+        if answer_mode not in ANSWER_MODES:
+            raise ValueError(f"answer_mode must be one of {ANSWER_MODES}, got {answer_mode!r}")
+        if fusion not in FUSION_METHODS:
+            raise ValueError(f"fusion must be one of {FUSION_METHODS}, got {fusion!r}")
+        if isinstance(dense_weight, bool) or not isinstance(dense_weight, (int, float)) or not 0 <= dense_weight <= 1:
+            raise ValueError(f"dense_weight must be a number in [0, 1], got {dense_weight!r}")
         if store is not None and not isinstance(store, VectorStore):
             raise TypeError(f"store must be a gem_rag.rag.VectorStore (FaissStore, ChromaStore), got {type(store).__name__}")
         if embedder is not None and not callable(getattr(embedder, "embed", None)):
@@ -105,7 +108,13 @@ class RagPipeline:
         self.max_new_tokens = max_new_tokens
         self.embed_token_budget = embed_token_budget
         self.candidates = candidates
+        self.fusion = fusion
+        self.dense_weight = float(dense_weight)
         self.rrf_k = rrf_k
+        if isinstance(beams, bool) or not isinstance(beams, int) or not 1 <= beams <= 64:
+            raise ValueError(f"beams must be an int in 1..64, got {beams!r}")
+        self.answer_mode = answer_mode
+        self.beams = beams
         self.stop_pattern = SENTENCE_END if stop_at_sentence_end else None
         self.kv_reuse = bool(kv_reuse)
         self.reuse_question_kv = reuse_question_kv
@@ -310,25 +319,31 @@ class RagPipeline:
             raise ValueError("question must be a non-empty string")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}")
-        question_state = None
         with self._lock:
             if not len(self.store):
                 return [], None
             fetch = max(k, self.candidates) if self.retrieval == "hybrid" else k
-            rankings: list[list[tuple[str, float]]] = []
-            if self.retrieval in ("dense", "hybrid"):
-                vector, question_state = self._embed_query(question)
-                rankings.append([(c.id, s) for c, s in self.store.search(vector, fetch)])
-            if self.retrieval in ("bm25", "hybrid"):
-                bm25, row_ids = self._bm25_index()
-                rankings.append([(row_ids[row], s) for row, s in bm25.search(question, fetch)])
+            rankings, question_state = self._rankings(question, fetch)
             if self.retrieval == "hybrid":
-                scored = reciprocal_rank_fusion([[i for i, _ in r] for r in rankings], self.rrf_k)[:k]
+                scored = fuse(rankings, method=self.fusion, dense_weight=self.dense_weight, rrf_k=self.rrf_k)[:k]
             else:
                 scored = rankings[0][:k]
             chunks = {c.id: c for c in self.store.get([i for i, _ in scored])}
         results = [RetrievedChunk(chunks[i], float(s), rank) for rank, (i, s) in enumerate(scored, start=1)]
         return results, question_state
+
+    def _rankings(self, question: str, fetch: int) -> tuple[list[list[tuple[str, float]]], torch.Tensor | None]:
+        """The (id, score) rankings of the retrievers ``self.retrieval`` uses ([dense, BM25] for hybrid), each
+        ``fetch`` long, and the question's KV state when the dense pass kept it."""
+        rankings: list[list[tuple[str, float]]] = []
+        question_state = None
+        if self.retrieval in ("dense", "hybrid"):
+            vector, question_state = self._embed_query(question)
+            rankings.append([(c.id, s) for c, s in self.store.search(vector, fetch)])
+        if self.retrieval in ("bm25", "hybrid"):
+            bm25, row_ids = self._bm25_index()
+            rankings.append([(row_ids[row], s) for row, s in bm25.search(question, fetch)])
+        return rankings, question_state
 
     def _embed_query(self, question: str) -> tuple[np.ndarray, torch.Tensor | None]:
         if self.kv_cache is not None and self.reuse_question_kv and not self.model.query_instruction:
@@ -388,7 +403,8 @@ class RagPipeline:
                                                                                           "completion_tokens": 0}, None
         else:
             run = PieceGeneration(self.model, self._pieces(question, chunks, question_state), params,
-                                  self.stop_pattern)
+                                  self.stop_pattern, self._constraint(chunks),
+                                  self.beams if params.temperature == 0.0 else 1)
             try:
                 for piece in run:
                     yield {"type": "token", "text": piece}
@@ -431,6 +447,12 @@ class RagPipeline:
         pieces.append(Piece(self._ids(segments.after_question)))
         return [p for p in pieces if p.ids]
 
+    def _constraint(self, chunks: list[RetrievedChunk]) -> CopySpanConstraint | None:
+        if self.answer_mode != "extractive":
+            return None
+        return CopySpanConstraint(self.model.tokenizer, [self._ids(c.chunk.text) for c in chunks],
+                                  [self._ids(self.prompt.abstain_phrase)], self.model.eos_token_ids)
+
     def _ids(self, text: str) -> list[int]:
         return self.model.tokenizer(text, add_special_tokens=False).input_ids if text else []
 
@@ -463,7 +485,8 @@ class RagPipeline:
 
     def _settings(self) -> dict:
         return {"format": "gem_rag.pipeline/1", "manifest": self.manifest(), "store": self.store.describe(),
-                "retrieval": self.retrieval, "prompt_template": self.prompt.template, "system_prompt": self.prompt.system,
+                "retrieval": self.retrieval, "fusion": self.fusion, "dense_weight": self.dense_weight,
+                "rrf_k": self.rrf_k, "answer_mode": self.answer_mode, "beams": self.beams, "prompt_template": self.prompt.template, "system_prompt": self.prompt.system,
                 "examples": [list(e) for e in self.prompt.examples], "chunk_tokens": self.chunker.chunk_tokens,
                 "chunk_overlap": self.chunker.overlap, "max_new_tokens": self.max_new_tokens,
                 "sources": self._sources}
@@ -483,6 +506,8 @@ class RagPipeline:
         store.manifest = {**stored, **getattr(store, "manifest", {})}
         options = {key: settings[key] for key in ("retrieval", "prompt_template", "system_prompt", "chunk_tokens",
                                                    "chunk_overlap", "max_new_tokens")}
+        options.update({key: settings[key] for key in ("fusion", "dense_weight", "rrf_k", "answer_mode", "beams")
+                        if key in settings})
         options["examples"] = [tuple(e) for e in settings["examples"]]
         pipeline = cls(model, store, **{**options, **kwargs})
         pipeline._sources = settings["sources"]
