@@ -111,7 +111,7 @@ def main() -> None:
         print(f"{name:14s} " + " ".join(f"{k} {v:.4f}" for k, v in s.items()), flush=True)
     best = max(settings, key=lambda name: settings[name]["mean"])
     counts = {kind: sum(q["kind"] == kind for q in queries) for kind in ("cloze", "heading")}
-    result = {"command": "benchmarks/fusion_dev.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+    result = {"command": "benchmarks/fusion_dev.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
               "machine": machine(), "model": model.name, "gem_artefact": artefact_id(model) or "none (base model)",
               "passages": len(passages), "queries": counts, "metric": "nDCG@10 (passage level)",
               "settings": settings, "best": best}

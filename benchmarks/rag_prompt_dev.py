@@ -100,9 +100,10 @@ def main() -> None:
         print("\n".join(lines), flush=True)
     name = f"prompt_dev_distractors{args.distractors}"
     previous = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").exists() else {}
-    result = {"command": "benchmarks/rag_prompt_dev.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
-              "machine": machine(), "model": model.name, "items": len(DEV),
-              "variants": {**previous.get("variants", {}), **summary}}
+    variants = {**previous.get("variants", {}), **summary}  # earlier runs' variants are kept
+    result = {"command": f"benchmarks/rag_prompt_dev.py --variants {','.join(variants)} --distractors "
+                         f"{args.distractors} --threads {args.threads}",
+              "machine": machine(), "model": model.name, "items": len(DEV), "variants": variants}
     print("wrote", save_result(name, result))
 
 

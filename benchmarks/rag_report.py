@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from rag_common import RESULTS
@@ -19,7 +20,39 @@ def _load(folder: Path, name: str) -> dict | None:
 
 def _machine(result: dict) -> str:
     m = result["machine"]
-    return f"{m['cpu']}, {m['cores']} cores shared (1-min load {m['load_avg_1m']} at the end), torch threads 1"
+    threads = re.search(r"--threads (\d+)", result["command"])
+    return (f"{m['cpu']}, {m['cores']} cores shared (1-min load {m['load_avg_1m']} at the end), torch threads "
+            f"{threads.group(1) if threads else 'default'}, commit {m.get('commit', '?')}")
+
+
+def fusion_dev(r: dict) -> list[str]:
+    q = r["queries"]
+    out = [f"Fusion chosen on a development set (never SQuAD): {r['passages']} passages of the training corpus "
+           f"(its held-out validation rows plus training distractors), {q['cloze']} cloze queries (a sentence "
+           f"removed from its passage) and {q['heading']} heading queries (\"title: section heading\"); {r['metric']}.",
+           "", "| fusion | cloze | heading | mean |", "|---|---|---|---|"]
+    s = r["settings"]
+    shown = ["dense", "bm25", "rrf k=60", *[f"{n} w={w}" for n in ("minmax", "zscore") for w in (0.3, 0.5, 0.7)]]
+    for name in shown:
+        bold = "**" if name == r["best"] else ""
+        out.append(f"| {bold}{name}{bold} | {s[name]['cloze']:.3f} | {s[name]['heading']:.3f} | {bold}{s[name]['mean']:.3f}{bold} |")
+    out += ["", f"w = dense weight. Best: {r['best']} (now the pipeline default). All settings in "
+            f"`docs/rag_benchmarks/fusion_dev.json`. Command: `{r['command']}`; machine: {_machine(r)}."]
+    return out
+
+
+def prompt_dev(r: dict) -> list[str]:
+    labels = {"default": "extractive, 8 beams (default)", "beams4": "extractive, 4 beams",
+              "greedy": "extractive, greedy", "generative": "free text, greedy (previous default)",
+              "generative_beams8": "free text, 8 beams"}
+    out = [f"Answer decoding chosen on a development set (never SQuAD): {r['items']} questions written for this "
+           f"project over the training corpus (`benchmarks/reader_dev_items.py`, `rag_prompt_dev.py`), gold context.",
+           "", "| decoding | F1 (answerable) | abstained on unanswerable | seconds |", "|---|---|---|---|"]
+    for name, v in r["variants"].items():
+        out.append(f"| {labels.get(name, name)} | {v['f1']:.1f} (n={v['answerable']}) | "
+                   f"{v['abstained_on_unanswerable']} / {v['unanswerable']} | {v['seconds']:.0f} |")
+    out += ["", f"Command: `{r['command']}`; machine: {_machine(r)}."]
+    return out
 
 
 def retrieval(r: dict) -> list[str]:
@@ -42,7 +75,7 @@ def retrieval(r: dict) -> list[str]:
 
 
 def quality(r: dict) -> list[str]:
-    out = [f"Answer quality, SQuAD v1.1 dev, {r['questions']} questions (seed 0), greedy, default prompt. "
+    out = [f"Answer quality, SQuAD v1.1 dev, {r['questions']} questions (seed 0), default prompt and decoding. "
            f"Model {r['model']} (artefact {r['gem_artefact']}).", "",
            "| context | F1 | EM | abstained | F1 before post-processing |", "|---|---|---|---|---|"]
     for key, label in (("oracle", "oracle paragraph"), ("retrieved", "retrieved, hybrid k=3")):
@@ -76,12 +109,18 @@ def memory(r: dict) -> list[str]:
     labels = {"llm_only": "SmolLM2 alone (generation only)", "single": "single model (GEM), index + answer",
               "single_kv_reuse": "single model + KV reuse (256 MiB cache)",
               "two_model": "two models (MiniLM + SmolLM2), index + answer"}
-    out = [f"Peak RSS (fresh process each), {r['paragraphs']} SQuAD paragraphs indexed + {r['questions']} answers.", "",
-           "| configuration | peak RSS (MB) |", "|---|---|"]
-    for name, run in r["runs"].items():
-        out.append(f"| {labels.get(name, name)} | {run['peak_rss_mb']:.0f} |")
+    out = [f"Peak RSS (fresh process per run, configurations interleaved), {r['paragraphs']} SQuAD paragraphs indexed "
+           f"+ {r['questions']} answers.", "",
+           "| configuration | median peak RSS (MB) | runs (MB) | peak after loading / indexing / answering, 1st run (MB) |",
+           "|---|---|---|---|"]
+    for name, runs in r["runs"].items():
+        phases = " / ".join(f"{v:.0f}" for v in runs[0]["peak_after_phase_mb"].values())
+        peaks = ", ".join(f"{run['peak_rss_mb']:.0f}" for run in runs)
+        out.append(f"| {labels.get(name, name)} | {r['median_peak_rss_mb'][name]:.0f} | "
+                   f"{peaks} | {phases} |")
     if "single_over_two_model" in r:
-        out.append(f"\nSingle / two-model peak: {r['single_over_two_model']:.2f}.")
+        out.append(f"\nSingle / two-model median peak: {r['single_over_two_model']:.2f}; single below two-model in "
+                   f"{r['single_below_two_model_in_runs']} of {len(r['runs']['single'])} paired runs.")
     out += ["", f"Command: `{r['command']}`; machine: {_machine(r)}."]
     return out
 
@@ -91,7 +130,8 @@ def main() -> None:
     parser.add_argument("--results", default=str(RESULTS))
     folder = Path(parser.parse_args().results)
     lines: list[str] = []
-    for name, render in (("retrieval", retrieval), ("answer_quality", quality), ("memory", memory)):
+    for name, render in (("fusion_dev", fusion_dev), ("retrieval", retrieval), ("prompt_dev_distractors0", prompt_dev),
+                         ("answer_quality", quality), ("memory", memory)):
         result = _load(folder, name)
         if result:
             lines += render(result) + [""]

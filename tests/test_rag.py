@@ -238,6 +238,20 @@ def test_pipeline_on_embedded_chroma_saves_and_reloads(model, tmp_path):
     assert isinstance(again.store, ChromaStore) and len(again.store) == 2
     assert again.store.manifest["model"] == model.name
     assert again.retrieve("distance to the Moon", k=1)[0].chunk.metadata["source"] == "moon"
+    hits = again.retrieve("distance to the Moon", k=2)
+    stored = again.stored_vectors(hits)
+    assert stored.shape == (2, model.embedding_dim)
+    assert np.allclose(stored, model.embed([h.chunk.text for h in hits], kind="document"), atol=1e-4)
+
+
+def test_stored_vectors_are_the_models_document_embeddings(rag, model):
+    hits = rag.retrieve("How long is the Nile?", k=2)
+    stored = rag.stored_vectors(hits)
+    assert stored.shape == (2, model.embedding_dim)
+    assert np.allclose(stored, model.embed([h.chunk.text for h in hits], kind="document"), atol=1e-4)
+    with pytest.raises(KeyError, match="no stored vector"):
+        rag.store.vectors(["not-a-chunk"])
+    assert rag.stored_vectors([]) is None
 
 
 def test_rerotated_keys_match_keys_computed_at_the_offset(model):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Generator, Iterable, Sequence
 
 import torch
 
@@ -115,3 +116,37 @@ def safe_stream_length(text: str, stops: Sequence[str]) -> int:
                 end = min(end, len(text[:end]) - k)
                 break
     return end
+
+
+def stream_decoded(tokens: Iterable[int], tokenizer, eos_ids: set[int], stop: Sequence[str],
+                   stop_pattern: re.Pattern | None = None) -> Generator[str, None, tuple[str, int, str]]:
+    """Yield the text of generated ``tokens`` piece by piece as it becomes safe to show, until EOS, a stop
+    sequence (cut off) or ``stop_pattern`` (kept up to the end of its match); return
+    ``(text, tokens used, finish_reason)``.
+
+    Example:
+        >>> text, n, reason = yield from stream_decoded(token_ids, tokenizer, {2}, ["\\n"])
+    """
+    generated: list[int] = []
+    shown, text, reason = 0, "", "length"
+    for token in tokens:
+        if token in eos_ids:
+            reason = "stop"
+            break
+        generated.append(token)
+        text = tokenizer.decode(generated, skip_special_tokens=True)
+        cut = find_stop(text, stop)
+        if cut >= 0:
+            text, reason = text[:cut], "stop"
+            break
+        match = stop_pattern.search(text) if stop_pattern is not None else None
+        if match:
+            text, reason = text[: match.end()], "stop"
+            break
+        ready = safe_stream_length(text, stop)
+        if ready > shown:
+            yield text[shown:ready]
+            shown = ready
+    if len(text) > shown:
+        yield text[shown:]
+    return text, len(generated), reason

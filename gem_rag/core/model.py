@@ -28,8 +28,8 @@ from gem_rag.core.generation import (
     cache_kwargs,
     check_sampling,
     find_stop,
-    safe_stream_length,
     sample_next,
+    stream_decoded,
 )
 from gem_rag.core.loading import DEFAULT_MODEL_NAME, resolve_model_folder
 
@@ -454,23 +454,6 @@ class GemModel:
                 for i in range(len(rows))]
 
     def _stream_pieces(self, row: list[int], params: SamplingParams, holder: TokenStream) -> Iterator[str]:
-        generated: list[int] = []
-        shown, text, reason = 0, "", "length"
-        for next_ids in self._token_steps([row], params):
-            token = int(next_ids[0])
-            if token in self.eos_token_ids:
-                reason = "stop"
-                break
-            generated.append(token)
-            text = self.tokenizer.decode(generated, skip_special_tokens=True)
-            cut = find_stop(text, params.stop)
-            if cut >= 0:
-                text, reason = text[:cut], "stop"
-                break
-            ready = safe_stream_length(text, params.stop)
-            if ready > shown:
-                yield text[shown:ready]
-                shown = ready
-        if len(text) > shown:
-            yield text[shown:]
-        holder.result = GenerationResult(text, len(row), len(generated), reason)
+        tokens = (int(next_ids[0]) for next_ids in self._token_steps([row], params))
+        text, n_generated, reason = yield from stream_decoded(tokens, self.tokenizer, self.eos_token_ids, params.stop)
+        holder.result = GenerationResult(text, len(row), n_generated, reason)

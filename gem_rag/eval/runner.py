@@ -178,7 +178,8 @@ def run_evaluation(data: EvalData, pipelines: dict[str, Callable[[], object] | o
                 report = answer_consistency(
                     model, question.question, result.answer, [r.chunk.text for r in context],
                     [float(r.score) for r in context], abstained=bool(result.abstained) or None,
-                    judge_scores=[judged[r.chunk.text] for r in context] if settings.judge and context else None)
+                    judge_scores=[judged[r.chunk.text] for r in context] if settings.judge and context else None,
+                    chunk_embeddings=_stored_vectors(built[name], model, context))
                 record["timings"]["consistency_s"] = round(time.perf_counter() - start, 4)
                 record["consistency"] = report.to_dict()
                 attributed = report.attributed_rank
@@ -265,3 +266,9 @@ def summarize(records: list[dict], pipelines: list[str], *, k: int) -> dict:
             "generation_s": _mean(r["timings"]["generation_s"] for r in rows),
         }
     return out
+
+
+def _stored_vectors(pipeline, model, context):
+    """The store's vectors of ``context`` when they are ``model``'s own embeddings (saves embedding them again)."""
+    stored = getattr(pipeline, "stored_vectors", None)
+    return stored(context) if stored is not None and getattr(pipeline, "model", None) is model else None

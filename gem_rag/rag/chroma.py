@@ -118,6 +118,16 @@ class ChromaStore(VectorStore):
         by_id = {i: _chunk(i, d, m) for i, d, m in zip(found["ids"], found["documents"], found["metadatas"])}
         return [by_id[i] for i in ids if i in by_id]
 
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        if not ids:
+            return np.zeros((0, self.dim or 0), dtype=np.float32)
+        found = self._collection.get(ids=list(ids), include=["embeddings"])
+        by_id = dict(zip(found["ids"], found["embeddings"]))
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise KeyError(f"no stored vector for chunk id {missing[0]!r}")
+        return np.asarray([by_id[i] for i in ids], dtype=np.float32)
+
     def ids(self) -> list[str]:
         out: list[str] = []
         page = 5000

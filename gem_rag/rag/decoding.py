@@ -7,7 +7,8 @@ pieces, each token attending to every earlier position (cached or not).
 A :class:`CopySpanConstraint` can restrict the completion to a contiguous span of the context's tokens
 (extractive answers: every answer is text the documents contain) or to one of a few fixed replies. With
 ``beams > 1`` the completion is the most probable one found by beam search (sum of token log-probabilities,
-ended by EOS or a stop sequence, no length normalisation); it is yielded whole when the search ends.
+ended by EOS or a stop sequence, no length normalisation; the hypotheses share one prompt cache through a
+tree attention mask); it is yielded whole when the search ends.
 
 Example:
     >>> run = PieceGeneration(model, [Piece(prefix_ids), Piece(chunk_ids, chunk_state), Piece(tail_ids)],
@@ -25,8 +26,8 @@ from typing import Iterator
 
 import torch
 
-from gem_rag.core.generation import (GenerationResult, SamplingParams, cache_kwargs, find_stop, safe_stream_length,
-                                    sample_next)
+from gem_rag.core.generation import (GenerationResult, SamplingParams, cache_kwargs, find_stop, sample_next,
+                                    stream_decoded)
 from gem_rag.rag.kv import rerotate_keys
 
 
@@ -223,17 +224,25 @@ class PieceGeneration:
             position += 1
 
     def _beam_search(self) -> list[int]:
-        """The best completion's tokens (EOS not included) by beam search over ``self.beams`` hypotheses."""
+        """The best completion's tokens (EOS not included) by beam search over ``self.beams`` hypotheses.
+
+        The hypotheses share one copy of the prompt's KV cache: each step appends one token per hypothesis
+        to the same sequence, and a tree mask lets every token see the prompt and its own hypothesis's
+        earlier tokens only (as in tree-based speculative decoding). Memory stays that of one sequence
+        instead of one prompt copy per beam.
+        """
         model, params, width = self.model, self.params, self.beams
-        stop_ids = model.eos_token_ids
+        stop_ids, device, dtype = model.eos_token_ids, model.device, model.dtype
         with model.lock, torch.inference_mode():
-            cache, logits, position = _prefill(model, self._pieces_in)
+            cache, logits, prompt_length = _prefill(model, self._pieces_in)
         self._pieces_in = []
-        beams = [(0.0, [], self.constraint)]  # (sum of log-probabilities, tokens, constraint state)
+        cache_length = prompt_length  # entries in the cache: the prompt, then every hypothesis token appended
+        # open hypotheses: (sum of log-probabilities, tokens, their cache entries, constraint state)
+        beams = [(0.0, [], [], self.constraint)]
         finished: list[tuple[float, list[int]]] = []
-        for _ in range(min(params.max_new_tokens, model.context_window - position)):
+        for _ in range(min(params.max_new_tokens, model.context_window - prompt_length)):
             candidates = []  # (score, beam index, token)
-            for b, (score, tokens, constraint) in enumerate(beams):
+            for b, (score, tokens, _, constraint) in enumerate(beams):
                 # the model's own log-probabilities, masked but not renormalised: a forced copy of a token the
                 # model would not write still costs what it costs
                 logprobs = torch.log_softmax(logits[b:b + 1].float(), dim=-1)
@@ -243,31 +252,39 @@ class PieceGeneration:
                     tops |= constraint.reply_tokens()  # a reply is always followed to its end, see below
                 candidates += [(score + logprobs[t].item(), b, t) for t in tops if logprobs[t] > float("-inf")]
             candidates.sort(key=lambda c: -c[0])
-            kept = []
+            kept = []  # (score, beam index, token, constraint state)
             for score, b, token in candidates:
-                tokens = beams[b][1] + [token]
                 if token in stop_ids or find_stop(model.tokenizer.decode([token]), params.stop) >= 0:
-                    finished.append((score, tokens if token not in stop_ids else tokens[:-1]))
-                else:
-                    constraint = beams[b][2].fork() if beams[b][2] is not None else None
-                    if constraint is not None:
-                        constraint.advance(token)
-                    # a fixed reply (the abstention phrase) stays in the search until it ends, so it is always
-                    # compared with the best span at its full probability
-                    if len(kept) < width or (constraint is not None and constraint.can_reply):
-                        kept.append((score, b, token, tokens, constraint))
+                    finished.append((score, beams[b][1] + ([] if token in stop_ids else [token])))
+                    continue
+                constraint = beams[b][3].fork() if beams[b][3] is not None else None
+                if constraint is not None:
+                    constraint.advance(token)
+                # a fixed reply (the abstention phrase) stays in the search until it ends, so it is always
+                # compared with the best span at its full probability
+                if len(kept) < width or (constraint is not None and constraint.can_reply):
+                    kept.append((score, b, token, constraint))
             # log-probabilities only fall: once a finished hypothesis beats every open one, it is the best
             if not kept or (finished and max(f[0] for f in finished) >= max(k[0] for k in kept)):
                 break
+            n = len(kept)
+            allowed = torch.zeros((n, cache_length + n), dtype=torch.bool)
+            allowed[:, :prompt_length] = True
+            for j, (_, b, _, _) in enumerate(kept):
+                allowed[j, beams[b][2]] = True  # the hypothesis's own earlier tokens
+                allowed[j, cache_length + j] = True
+            mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+            step = torch.tensor([[k[2] for k in kept]], device=device)  # (1, n)
+            positions = torch.tensor([[prompt_length + len(beams[k[1]][1]) for k in kept]], device=device)
             with model.lock, torch.inference_mode():
-                cache.reorder_cache(torch.tensor([k[1] for k in kept], device=model.device))
-                step = torch.tensor([[k[2]] for k in kept], device=model.device)  # (beams, 1)
-                logits = model.hf_model(input_ids=step, position_ids=torch.full_like(step, position), use_cache=True,
-                                        logits_to_keep=1, **cache_kwargs(model.hf_model, cache)).logits[:, -1]
-            position += 1
-            beams = [(k[0], k[3], k[4]) for k in kept]
+                logits = model.hf_model(input_ids=step, position_ids=positions, attention_mask=mask.view(1, 1, n, -1).to(device),
+                                        use_cache=True, logits_to_keep=n,
+                                        **cache_kwargs(model.hf_model, cache)).logits[0]  # (n, V)
+            beams = [(score, beams[b][1] + [token], beams[b][2] + [cache_length + j], constraint)
+                     for j, (score, b, token, constraint) in enumerate(kept)]
+            cache_length += n
         else:
-            finished += [(score, tokens) for score, tokens, _ in beams]  # out of budget: open hypotheses count
+            finished += [(score, tokens) for score, tokens, _, _ in beams]  # out of budget: open hypotheses count
         return max(finished, key=lambda f: f[0])[1] if finished else []
 
     def _next(self, logits: torch.Tensor, generator) -> torch.Tensor:
@@ -282,46 +299,24 @@ class PieceGeneration:
             yield from self._run_beams()
             return
         start = time.perf_counter()
-        tokenizer, params = self.model.tokenizer, self.params
-        generated: list[int] = []
-        shown, text, reason = 0, "", "length"
-        for token in self._tokens():
-            if self.first_token_s is None:
-                self.first_token_s = time.perf_counter() - start
-            if token in self.model.eos_token_ids:
-                reason = "stop"
-                break
-            generated.append(token)
-            text = tokenizer.decode(generated, skip_special_tokens=True)
-            cut = find_stop(text, params.stop)
-            if cut >= 0:
-                text, reason = text[:cut], "stop"
-                break
-            match = self.stop_pattern.search(text) if self.stop_pattern is not None else None
-            if match:
-                text, reason = text[: match.end()], "stop"
-                break
-            ready = safe_stream_length(text, params.stop)
-            if ready > shown:
-                yield text[shown:ready]
-                shown = ready
-        if len(text) > shown:
-            yield text[shown:]
-        self.result = GenerationResult(text, self.prompt_tokens, len(generated), reason)
+
+        def timed_tokens() -> Iterator[int]:
+            for token in self._tokens():
+                if self.first_token_s is None:
+                    self.first_token_s = time.perf_counter() - start
+                yield token
+
+        text, n_generated, reason = yield from stream_decoded(timed_tokens(), self.model.tokenizer,
+                                                              self.model.eos_token_ids, self.params.stop,
+                                                              self.stop_pattern)
+        self.result = GenerationResult(text, self.prompt_tokens, n_generated, reason)
 
     def _run_beams(self) -> Iterator[str]:
         start = time.perf_counter()
         tokens = self._beam_search()
         self.first_token_s = time.perf_counter() - start
-        text, reason = self.model.tokenizer.decode(tokens, skip_special_tokens=True), "stop"
-        if len(tokens) >= self.params.max_new_tokens:
-            reason = "length"
-        cut = find_stop(text, self.params.stop)
-        if cut >= 0:
-            text = text[:cut]
-        match = self.stop_pattern.search(text) if self.stop_pattern is not None else None
-        if match:
-            text = text[: match.end()]
-        if text:
-            yield text
-        self.result = GenerationResult(text, self.prompt_tokens, len(tokens), reason)
+        if len(tokens) < self.params.max_new_tokens:
+            tokens = tokens + [min(self.model.eos_token_ids)]  # the search ended it (EOS or a stop sequence)
+        text, n_generated, reason = yield from stream_decoded(tokens, self.model.tokenizer, self.model.eos_token_ids,
+                                                              self.params.stop, self.stop_pattern)
+        self.result = GenerationResult(text, self.prompt_tokens, n_generated, reason)

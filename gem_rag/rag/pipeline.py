@@ -351,6 +351,21 @@ class RagPipeline:
             return vectors[0], states[0]
         return np.asarray(self.embedder.embed(question, kind="query"), dtype=np.float32), None
 
+    def stored_vectors(self, chunks: Sequence[RetrievedChunk]) -> np.ndarray | None:
+        """(n, dim) vectors the store holds for ``chunks`` when they are this model's own document
+        embeddings (single-model pipeline), so checks that compare with them need not embed the chunks
+        again; ``None`` when another embedder made them or a chunk is not stored.
+
+        Example:
+            >>> answer_consistency(model, q, a.answer, texts, chunk_embeddings=rag.stored_vectors(a.chunks))
+        """
+        if self.embedder is not self.model or not chunks:
+            return None
+        try:
+            return self.store.vectors([c.chunk.id for c in chunks])
+        except KeyError:
+            return None
+
     def _bm25_index(self) -> tuple[BM25Index, list[str]]:
         if self._bm25 is None:
             chunks = self.store.all_chunks()

@@ -55,6 +55,10 @@ class VectorStore(ABC):
         """Every stored id."""
 
     @abstractmethod
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """(len(ids), dim) stored vectors of these ids, in that order; KeyError naming an unknown id."""
+
+    @abstractmethod
     def __len__(self) -> int: ...
 
     @abstractmethod
@@ -173,6 +177,14 @@ class FaissStore(VectorStore):
         if self.index_type == "flat" and len(self) >= self.approximate_threshold:
             self._rebuild(approximate=True)
 
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        missing = [i for i in ids if i not in self._labels]
+        if missing:
+            raise KeyError(f"no stored vector for chunk id {missing[0]!r}")
+        if not ids:
+            return np.zeros((0, self.dim or 0), dtype=np.float32)
+        return np.stack([self._index.reconstruct(self._labels[i]) for i in ids]).astype(np.float32)
+
     def delete(self, ids: Sequence[str]) -> None:
         labels = []
         for chunk_id in ids:
@@ -215,10 +227,6 @@ class FaissStore(VectorStore):
 
     def __len__(self) -> int:
         return len(self._chunks)
-
-    def vectors(self, ids: Sequence[str]) -> np.ndarray:
-        """Stored vectors of ``ids`` (n, dim)."""
-        return np.stack([self._index.reconstruct(self._labels[i]) for i in ids]) if ids else np.zeros((0, self.dim or 0))
 
     # ------------------------------------------------------------------ persistence
     def persist(self, folder: str | Path) -> None:

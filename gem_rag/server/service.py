@@ -186,7 +186,8 @@ class RagService:
             started = time.perf_counter()
             report = self._check(self.model, answer.question, answer.answer, [c.chunk.text for c in answer.chunks],
                                  scores=[c.score for c in answer.chunks],
-                                 abstained=answer.abstained or None)  # None: detect it from the text too
+                                 abstained=answer.abstained or None,  # None: detect it from the text too
+                                 chunk_embeddings=self.pipeline.stored_vectors(answer.chunks))
             return {**report.to_dict(), "seconds": round(time.perf_counter() - started, 3)}
         except Exception:  # the indicator is an extra: never lose the answer because of it
             logger.exception("The consistency check failed")
