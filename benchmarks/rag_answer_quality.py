@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     questions = questions_for(args)
     model = get_default_model()
-    rag = RagPipeline.load(args.index, model=model, retrieval="hybrid")
+    rag = RagPipeline.load(args.index, model=model, retrieval="hybrid", answer_mode=args.answer_mode, beams=args.beams)
     rows = []
     start = time.perf_counter()
     for i, q in enumerate(questions):

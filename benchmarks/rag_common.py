@@ -40,6 +40,8 @@ def add_question_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--answer-mode", default="generative", help="RagPipeline answer_mode")
+    parser.add_argument("--beams", type=int, default=8, help="RagPipeline beams")
 
 
 def questions_for(args: argparse.Namespace) -> list[dict]:

@@ -37,8 +37,9 @@ def main() -> None:
     args = parser.parse_args()
     questions = questions_for(args)
     model = get_default_model()
-    plain = RagPipeline.load(args.index, model=model, retrieval="hybrid")
-    reuse = RagPipeline.load(args.index, model=model, retrieval="hybrid", kv_reuse=True,
+    answering = {"answer_mode": args.answer_mode, "beams": args.beams}
+    plain = RagPipeline.load(args.index, model=model, retrieval="hybrid", **answering)
+    reuse = RagPipeline.load(args.index, model=model, retrieval="hybrid", kv_reuse=True, **answering,
                              kv_cache_bytes=args.kv_cache_mb * 2**20, reuse_question_kv=bool(args.reuse_question))
     warm_seconds, warm_tokens = 0.0, 0
     for q in questions:  # what index-time caching would have stored for these chunks

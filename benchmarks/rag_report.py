@@ -42,9 +42,9 @@ def fusion_dev(r: dict) -> list[str]:
 
 
 def prompt_dev(r: dict) -> list[str]:
-    labels = {"default": "extractive, 8 beams (default)", "beams4": "extractive, 4 beams",
+    labels = {"extractive": "extractive, 8 beams", "beams4": "extractive, 4 beams",
               "greedy": "extractive, greedy", "generative": "free text, greedy (previous default)",
-              "generative_beams8": "free text, 8 beams"}
+              "generative_beams8": "free text, 8 beams (default)"}
     out = [f"Answer decoding chosen on a development set (never SQuAD): {r['items']} questions written for this "
            f"project over the training corpus (`benchmarks/reader_dev_items.py`, `rag_prompt_dev.py`), gold context.",
            "", "| decoding | F1 (answerable) | abstained on unanswerable | seconds |", "|---|---|---|---|"]

@@ -140,7 +140,8 @@ def test_constrained_beam_search_finds_the_most_probable_span(model):
     assert greedy_text in " Paris is in France." or greedy_text.lstrip() in "Paris is in France."
 
 
-def test_extractive_answers_are_copied_from_the_context(rag):
+def test_extractive_answers_are_copied_from_the_context(model):
+    rag = RagPipeline(model, answer_mode="extractive")
     context = ["The Moon orbits the Earth at an average distance of 384,400 kilometres.", DOCS["nile.md"]]
     for question in ("How far away is the Moon?", "Which sea does the Nile flow into?", "Who painted the Mona Lisa?"):
         answer = rag.answer_from_chunks(question, context, **GEN)

@@ -66,8 +66,10 @@ class RagPipeline:
         reuse_question_kv: with kv_reuse, also reuse the question's pass from query embedding.
         embed_token_budget: padded tokens per embedding batch while indexing (bounds peak memory).
         candidates: how many results each retriever contributes to fusion.
-        answer_mode: ``"extractive"`` (the answer is a span copied from the context chunks, or the abstention
-            phrase: decoding is constrained to them) or ``"generative"`` (free text, as the model writes it).
+        answer_mode: ``"generative"`` (free text, then post-processed to a short answer) or ``"extractive"``
+            (decoding constrained to spans copied from the context chunks, or the abstention phrase: every answer
+            is text the documents contain; with SmolLM2-135M it picks short wrong spans, often years, once the
+            context is several paragraphs long, see docs/benchmarks.md).
         beams: beam-search width for greedy answers (1 = greedy decoding, streamed token by token; more
             finds the most probable whole answer, which then arrives in one piece). Sampling
             (temperature > 0) always decodes one hypothesis.
@@ -80,9 +82,9 @@ class RagPipeline:
                  chunk_overlap: int = 32, max_new_tokens: int = 64, system_prompt: str | None = None,
                  examples: Sequence[tuple[str, str, str]] | None = None, kv_cache_bytes: int = 256 * 2**20,
                  kv_cache_dir: str | os.PathLike | None = None, kv_cache_disk_bytes: int = 4 * 2**30,
-                 reuse_question_kv: bool = True, embed_token_budget: int = 2048, candidates: int = 50,
+                 reuse_question_kv: bool = True, embed_token_budget: int = 512, candidates: int = 50,
                  fusion: str = DEFAULT_FUSION, dense_weight: float = DEFAULT_DENSE_WEIGHT, rrf_k: int = 60,
-                 answer_mode: str = "extractive", beams: int = 8, stop_at_sentence_end: bool = True):
+                 answer_mode: str = "generative", beams: int = 8, stop_at_sentence_end: bool = True):
         if retrieval not in RETRIEVAL_MODES:
             raise ValueError(f"retrieval must be one of {RETRIEVAL_MODES}, got {retrieval!r}")
         if answer_mode not in ANSWER_MODES:
