@@ -45,8 +45,13 @@ def prompt_dev(r: dict) -> list[str]:
     labels = {"extractive": "extractive, 8 beams", "beams4": "extractive, 4 beams",
               "greedy": "extractive, greedy", "generative": "free text, greedy (previous default)",
               "generative_beams8": "free text, 8 beams (default)"}
-    out = [f"Answer decoding chosen on a development set (never SQuAD): {r['items']} questions written for this "
-           f"project over the training corpus (`benchmarks/reader_dev_items.py`, `rag_prompt_dev.py`), gold context.",
+    distractors = re.search(r"--distractors (\d+)", r["command"]).group(1)
+    context = ("its whole corpus paragraph" if "--paragraph-from" in r["command"] else "a 2-5 sentence excerpt") + (
+        f" plus {distractors} other items' contexts after it" if distractors != "0" else "")
+    words = f", {r['mean_context_words']:.0f} words on average" if "mean_context_words" in r else ""
+    out = [f"Answer decoding on a development set (never SQuAD): {r['items']} questions written for this "
+           f"project over the training corpus (`benchmarks/reader_dev_items.py`, `rag_prompt_dev.py`); context = "
+           f"the gold context as {context}{words}.",
            "", "| decoding | F1 (answerable) | abstained on unanswerable | seconds |", "|---|---|---|---|"]
     for name, v in r["variants"].items():
         out.append(f"| {labels.get(name, name)} | {v['f1']:.1f} (n={v['answerable']}) | "
@@ -75,7 +80,9 @@ def retrieval(r: dict) -> list[str]:
 
 
 def quality(r: dict) -> list[str]:
-    out = [f"Answer quality, SQuAD v1.1 dev, {r['questions']} questions (seed 0), default prompt and decoding. "
+    decoding = re.search(r"--answer-mode (\w+) --beams (\d+)", r["command"])
+    decoding = f"{decoding.group(1)}, {decoding.group(2)} beams" if decoding else r.get("note", "")
+    out = [f"Answer quality, SQuAD v1.1 dev, {r['questions']} questions (seed 0), default prompt; decoding: {decoding}. "
            f"Model {r['model']} (artefact {r['gem_artefact']}).", "",
            "| context | F1 | EM | abstained | F1 before post-processing |", "|---|---|---|---|---|"]
     for key, label in (("oracle", "oracle paragraph"), ("retrieved", "retrieved, hybrid k=3")):
@@ -87,7 +94,9 @@ def quality(r: dict) -> list[str]:
 
 
 def latency(r: dict, label: str) -> list[str]:
-    out = [f"Query latency ({label}), {r['questions']} questions, hybrid k=3, greedy, max 32 new tokens; "
+    decoding = re.search(r"--answer-mode (\w+) --beams (\d+)", r["command"])
+    decoding = f"{decoding.group(1)}, {decoding.group(2)} beams" if decoding else "greedy"
+    out = [f"Query latency ({label}), {r['questions']} questions, hybrid k=3, {decoding}, max 32 new tokens; "
            f"model {r['model']} (artefact {r['gem_artefact']}).", "",
            "| pipeline | retrieval p50/p95 | prefill p50/p95 | TTFT p50/p95 | generation p50/p95 | total p50/p95 | F1 |",
            "|---|---|---|---|---|---|---|"]
@@ -131,7 +140,8 @@ def main() -> None:
     folder = Path(parser.parse_args().results)
     lines: list[str] = []
     for name, render in (("fusion_dev", fusion_dev), ("retrieval", retrieval), ("prompt_dev_distractors0", prompt_dev),
-                         ("answer_quality", quality), ("memory", memory)):
+                         ("prompt_dev_distractors2_paragraphs", prompt_dev), ("answer_quality", quality),
+                         ("answer_quality_extractive", quality), ("memory", memory)):
         result = _load(folder, name)
         if result:
             lines += render(result) + [""]

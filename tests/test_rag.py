@@ -160,6 +160,14 @@ def test_answer_with_sources_and_streaming(rag):
     assert tokens == events[-1]["answer"].raw_answer and events[-1]["answer"].answer == answer.answer
 
 
+def test_answers_copied_from_the_few_shot_examples_are_rejected_unless_the_context_has_them():
+    prompt = AnswerPrompt()  # its examples answer "1891" and "Alexander Graham Bell"
+    accept = prompt.grounded_in(["The Eiffel Tower was completed in 1889."], "When was the tower completed?")
+    assert accept("1889") and accept(" 1889.\n") and not accept("1891") and not accept("Alexander Graham Bell.")
+    assert accept(ABSTAIN_PHRASE) and accept("Gustave Eiffel")  # not in the examples: nothing to say
+    assert prompt.grounded_in(["Bell moved in 1891."], "When did Bell move?")("1891")
+
+
 def test_answer_from_chunks_and_abstention(rag):
     given = rag.answer_from_chunks("How long is the Nile?", [DOCS["nile.md"]], **GEN)
     assert "6,650" in given.answer and given.chunks[0].rank == 1

@@ -22,7 +22,7 @@ import copy
 import re
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -174,15 +174,18 @@ class PieceGeneration:
     (seconds from the first ``next()`` to the first generated token) are set as it runs.
 
     ``beams > 1``: beam search (greedy scoring only; the sampling settings other than ``max_new_tokens`` and
-    ``stop`` do not apply), the text comes out in one piece at the end."""
+    ``stop`` do not apply), the text comes out in one piece at the end: the most probable completion for which
+    ``accept(text)`` is true (or the most probable one when none is)."""
 
     def __init__(self, model, pieces: list[Piece], params: SamplingParams, stop_pattern: re.Pattern | None = None,
-                 constraint: CopySpanConstraint | None = None, beams: int = 1):
+                 constraint: CopySpanConstraint | None = None, beams: int = 1,
+                 accept: Callable[[str], bool] | None = None):
         if not pieces or not pieces[-1].ids:
             raise ValueError("the prompt's last piece must hold tokens")
         if isinstance(beams, bool) or not isinstance(beams, int) or beams < 1:
             raise ValueError(f"beams must be a positive int, got {beams!r}")
         self.beams = beams
+        self.accept = accept
         self.model = model
         self.params = params
         self.stop_pattern = stop_pattern  # also stop where this matches (text kept up to the match's end)
@@ -223,8 +226,9 @@ class PieceGeneration:
                 token = self._next(logits, generator)
             position += 1
 
-    def _beam_search(self) -> list[int]:
-        """The best completion's tokens (EOS not included) by beam search over ``self.beams`` hypotheses.
+    def _beam_search(self) -> list[list[int]]:
+        """Completions' tokens (EOS not included), most probable first, by beam search over ``self.beams``
+        hypotheses.
 
         The hypotheses share one copy of the prompt's KV cache: each step appends one token per hypothesis
         to the same sequence, and a tree mask lets every token see the prompt and its own hypothesis's
@@ -285,7 +289,7 @@ class PieceGeneration:
             cache_length += n
         else:
             finished += [(score, tokens) for score, tokens, _, _ in beams]  # out of budget: open hypotheses count
-        return max(finished, key=lambda f: f[0])[1] if finished else []
+        return [tokens for _, tokens in sorted(finished, key=lambda f: -f[0])] or [[]]
 
     def _next(self, logits: torch.Tensor, generator) -> torch.Tensor:
         if self.constraint is None:
@@ -313,7 +317,11 @@ class PieceGeneration:
 
     def _run_beams(self) -> Iterator[str]:
         start = time.perf_counter()
-        tokens = self._beam_search()
+        ranked = self._beam_search()
+        tokens = ranked[0]
+        if self.accept is not None:  # the most probable completion the caller accepts, else the most probable
+            tokens = next((t for t in ranked if self.accept(self.model.tokenizer.decode(t, skip_special_tokens=True))),
+                          tokens)
         self.first_token_s = time.perf_counter() - start
         if len(tokens) < self.params.max_new_tokens:
             tokens = tokens + [min(self.model.eos_token_ids)]  # the search ended it (EOS or a stop sequence)

@@ -421,7 +421,8 @@ class RagPipeline:
         else:
             run = PieceGeneration(self.model, self._pieces(question, chunks, question_state), params,
                                   self.stop_pattern, self._constraint(chunks),
-                                  self.beams if params.temperature == 0.0 else 1)
+                                  self.beams if params.temperature == 0.0 else 1,
+                                  self.prompt.grounded_in([c.chunk.text for c in chunks], question))
             try:
                 for piece in run:
                     yield {"type": "token", "text": piece}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 ABSTAIN_PHRASE = "The documents do not contain the answer."
 
@@ -121,6 +121,20 @@ class AnswerPrompt:
             if len(answer) > 1 and answer[0] == answer[-1] and answer[0] in "\"'":
                 answer = answer[1:-1].strip()
         return answer, False
+
+    def grounded_in(self, chunks: Sequence[str], question: str) -> Callable[[str], bool]:
+        """A check for raw answers: False when the post-processed answer is text of the few-shot examples that
+        the context does not contain (a small model's beam search likes to repeat an example's answer, such
+        as "1891", under a long context)."""
+        examples = _normalise(" ".join(" ".join(turn) for turn in self.examples))
+        context = _normalise(" ".join(chunks))
+
+        def accept(raw: str) -> bool:
+            answer, abstained = self.postprocess(raw, question)
+            norm = _normalise(answer)
+            return abstained or not norm or f" {norm} " not in f" {examples} " or f" {norm} " in f" {context} "
+
+        return accept
 
     def is_abstention(self, text: str) -> bool:
         """True when ``text`` is (or starts with) the abstention phrase, loosely compared."""
