@@ -44,7 +44,8 @@ def fusion_dev(r: dict) -> list[str]:
 def prompt_dev(r: dict) -> list[str]:
     labels = {"extractive": "extractive, 8 beams", "beams4": "extractive, 4 beams",
               "greedy": "extractive, greedy", "generative": "free text, greedy (previous default)",
-              "generative_beams8": "free text, 8 beams (default)"}
+              "generative_beams8": "free text, 8 beams",
+              "default": "free text, 8 beams, few-shot example answers rejected (default)"}
     distractors = re.search(r"--distractors (\d+)", r["command"]).group(1)
     context = ("its whole corpus paragraph" if "--paragraph-from" in r["command"] else "a 2-5 sentence excerpt") + (
         f" plus {distractors} other items' contexts after it" if distractors != "0" else "")

@@ -26,8 +26,8 @@ import torch
 from gem_rag.core.default import resolve_model
 from gem_rag.core.generation import check_sampling
 from gem_rag.rag.bm25 import BM25Index
-from gem_rag.rag.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_FUSION, FUSION_METHODS, fuse
 from gem_rag.rag.decoding import CopySpanConstraint, Piece, PieceGeneration
+from gem_rag.rag.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_FUSION, FUSION_METHODS, fuse
 from gem_rag.rag.ingest import Chunker, UnreadableFile, chunk_id, content_hash, iter_files, read_file, text_key
 from gem_rag.rag.kv import KVCache, check_rope, compute_kv, embed_with_kv, model_fingerprint
 from gem_rag.rag.manifest import check_manifest, embedder_manifest
@@ -89,6 +89,8 @@ class RagPipeline:
             raise ValueError(f"retrieval must be one of {RETRIEVAL_MODES}, got {retrieval!r}")
         if answer_mode not in ANSWER_MODES:
             raise ValueError(f"answer_mode must be one of {ANSWER_MODES}, got {answer_mode!r}")
+        if isinstance(beams, bool) or not isinstance(beams, int) or not 1 <= beams <= 64:
+            raise ValueError(f"beams must be an int in 1..64, got {beams!r}")
         if fusion not in FUSION_METHODS:
             raise ValueError(f"fusion must be one of {FUSION_METHODS}, got {fusion!r}")
         if isinstance(dense_weight, bool) or not isinstance(dense_weight, (int, float)) or not 0 <= dense_weight <= 1:
@@ -113,8 +115,6 @@ class RagPipeline:
         self.fusion = fusion
         self.dense_weight = float(dense_weight)
         self.rrf_k = rrf_k
-        if isinstance(beams, bool) or not isinstance(beams, int) or not 1 <= beams <= 64:
-            raise ValueError(f"beams must be an int in 1..64, got {beams!r}")
         self.answer_mode = answer_mode
         self.beams = beams
         self.stop_pattern = SENTENCE_END if stop_at_sentence_end else None
