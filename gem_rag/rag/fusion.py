@@ -55,8 +55,8 @@ def convex_fusion(dense: Ranking, lexical: Ranking, dense_weight: float,
     normalised = [_normalise(ranking, normalisation) for ranking in (dense, lexical)]
     ids = dict.fromkeys(item for ranking in normalised for item in ranking)  # ties keep dense, then BM25 order
     weights = (dense_weight, 1.0 - dense_weight)
-    scores = {item: sum(w * r.get(item, min(r.values(), default=0.0)) for w, r in zip(weights, normalised))
-              for item in ids}
+    floors = [min(r.values(), default=0.0) for r in normalised]  # the score of an id a list did not return
+    scores = {item: sum(w * r.get(item, floor) for w, r, floor in zip(weights, normalised, floors)) for item in ids}
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
 ANSWER_MODES = ("extractive", "generative")
 PIPELINE_FILE = "pipeline.json"
+# settings saved since the retrieval and answer options were added; an older save lacks them: defaults apply
+LATER_SETTINGS = ("fusion", "dense_weight", "rrf_k", "answer_mode", "beams")
 FLUSH_CHUNKS = 256  # chunks embedded together while indexing
 SENTENCE_END = re.compile(r"(?<=[a-z0-9%)\]])\.(?=\s)")  # "1982. " but not "U.S. "
 
@@ -419,10 +421,10 @@ class RagPipeline:
             answer, abstained, raw, usage, first = self.prompt.abstain_phrase, True, "", {"prompt_tokens": 0,
                                                                                           "completion_tokens": 0}, None
         else:
+            beams = self.beams if params.temperature == 0.0 else 1
+            accept = self.prompt.grounded_in([c.chunk.text for c in chunks], question) if beams > 1 else None
             run = PieceGeneration(self.model, self._pieces(question, chunks, question_state), params,
-                                  self.stop_pattern, self._constraint(chunks),
-                                  self.beams if params.temperature == 0.0 else 1,
-                                  self.prompt.grounded_in([c.chunk.text for c in chunks], question))
+                                  self.stop_pattern, self._constraint(chunks), beams, accept)
             try:
                 for piece in run:
                     yield {"type": "token", "text": piece}
@@ -503,8 +505,8 @@ class RagPipeline:
 
     def _settings(self) -> dict:
         return {"format": "gem_rag.pipeline/1", "manifest": self.manifest(), "store": self.store.describe(),
-                "retrieval": self.retrieval, "fusion": self.fusion, "dense_weight": self.dense_weight,
-                "rrf_k": self.rrf_k, "answer_mode": self.answer_mode, "beams": self.beams, "prompt_template": self.prompt.template, "system_prompt": self.prompt.system,
+                "retrieval": self.retrieval, **{key: getattr(self, key) for key in LATER_SETTINGS},
+                "prompt_template": self.prompt.template, "system_prompt": self.prompt.system,
                 "examples": [list(e) for e in self.prompt.examples], "chunk_tokens": self.chunker.chunk_tokens,
                 "chunk_overlap": self.chunker.overlap, "max_new_tokens": self.max_new_tokens,
                 "sources": self._sources}
@@ -524,8 +526,7 @@ class RagPipeline:
         store.manifest = {**stored, **getattr(store, "manifest", {})}
         options = {key: settings[key] for key in ("retrieval", "prompt_template", "system_prompt", "chunk_tokens",
                                                    "chunk_overlap", "max_new_tokens")}
-        options.update({key: settings[key] for key in ("fusion", "dense_weight", "rrf_k", "answer_mode", "beams")
-                        if key in settings})
+        options.update({key: settings[key] for key in LATER_SETTINGS if key in settings})
         options["examples"] = [tuple(e) for e in settings["examples"]]
         pipeline = cls(model, store, **{**options, **kwargs})
         pipeline._sources = settings["sources"]
