@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from rag_common import add_question_arguments, machine, paragraph_ranking, questions_for, save_result
+from rag_common import add_question_arguments, answering, machine, paragraph_ranking, questions_for, save_result
 
 from gem_rag import get_default_model
 from gem_rag.eval.metrics import squad_exact_match, squad_f1
@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     questions = questions_for(args)
     model = get_default_model()
-    rag = RagPipeline.load(args.index, model=model, retrieval="hybrid", answer_mode=args.answer_mode, beams=args.beams)
+    rag = RagPipeline.load(args.index, model=model, retrieval="hybrid", **answering(args))
     rows = []
     start = time.perf_counter()
     for i, q in enumerate(questions):

@@ -42,6 +42,15 @@ def add_question_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--answer-mode", default="generative", help="RagPipeline answer_mode")
     parser.add_argument("--beams", type=int, default=8, help="RagPipeline beams")
+    parser.add_argument("--reading", default="per_chunk", help="RagPipeline reading: per_chunk or joint")
+    parser.add_argument("--prefer-spans", type=int, default=1, help="RagPipeline prefer_spans (1 or 0)")
+
+
+def answering(args: argparse.Namespace) -> dict:
+    """RagPipeline keywords for the answer settings in ``args``; the prompt is the current default, not the one
+    saved with the index."""
+    return {"answer_mode": args.answer_mode, "beams": args.beams, "reading": args.reading,
+            "prefer_spans": bool(args.prefer_spans), "system_prompt": None, "examples": None, "prompt_template": None}
 
 
 def questions_for(args: argparse.Namespace) -> list[dict]:

@@ -1,7 +1,14 @@
 """Prompt design check on questions written for this project over the training corpus (wikipedia-sample),
-NOT SQuAD: oracle-context token F1 and abstention for prompt variants and answer modes.
+NOT SQuAD: token F1 and abstention for prompt variants, answer modes and readings, with the item's own context
+(optionally widened to its paragraph, plus distractors) or with the chunks the default retriever finds.
 
     .venv/bin/python benchmarks/rag_prompt_dev.py [--variants default,generative,...] [--distractors 2]
+    .venv/bin/python benchmarks/rag_prompt_dev.py --retrieve-from WIKIPEDIA_JSONL --k 3   # retrieved contexts
+    .venv/bin/python benchmarks/rag_prompt_dev.py --items howto --retrieve-from PYTHON_DOCS_JSONL   # how-to questions
+
+With --retrieve-from, the corpus is every paragraph of the pages the items come from (35 Wikipedia articles
+or 16 Python docs pages; short paragraphs merged with the next until 100 words, like SQuAD's), indexed once
+by the default pipeline into --index-dir; an item's gold passage is the one holding the start of its context.
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ import torch
 
 from gem_rag import get_default_model
 from gem_rag.eval.metrics import squad_f1
-from gem_rag.rag import ABSTAIN_PHRASE, RagPipeline
+from gem_rag.rag import RagPipeline, RetrievedChunk
+from gem_rag.rag.pipeline import best_reading
 from gem_rag.rag.prompt import DEFAULT_EXAMPLES, DEFAULT_SYSTEM
 from rag_common import RESULTS, machine, save_result
+from reader_dev_howto_items import ITEMS as HOWTO_ITEMS
 from reader_dev_items import ITEMS
 
 # (context from corpus/wikipedia-sample.jsonl, question, gold answers); None gold = not answerable from the context
@@ -57,15 +66,25 @@ DEV = [
 
 DEV += [(context, question, gold) for _, context, question, gold in ITEMS]
 
-VARIANTS = {  # in docs/rag_benchmarks, "extractive" rows were measured as "default" at commit 8d81917
+# a how-to turn written for this project (not from any corpus) and a system text that mentions how-to answers:
+# measured as variant "howto_turn", not adopted
+HOWTO_EXAMPLE = ("To reset the router, hold the recessed button on its back for ten seconds. The lights blink twice "
+                 "when the reset is complete.", "How do I reset the router?",
+                 "hold the recessed button on its back for ten seconds")
+HOWTO_SYSTEM = DEFAULT_SYSTEM.replace("(a name, number, date or short phrase)",
+                                      "(a name, number, date or short phrase; for a how-to question, the instruction)")
+
+VARIANTS = {  # rows measured at earlier commits used these names for other settings: see the command in each json
     "default": {},
+    "joint": {"reading": "joint", "prefer_spans": False},  # the default until per-chunk reading
+    "per_chunk": {"reading": "per_chunk", "prefer_spans": False},
+    "per_chunk_spans": {"reading": "per_chunk", "prefer_spans": True},  # = default
+    "howto_turn": {"examples": DEFAULT_EXAMPLES + (HOWTO_EXAMPLE,), "system_prompt": HOWTO_SYSTEM},
+    "beams16": {"beams": 16},
     "extractive": {"answer_mode": "extractive"},
     "greedy": {"answer_mode": "extractive", "beams": 1},
     "beams4": {"answer_mode": "extractive", "beams": 4},
     "generative": {"answer_mode": "generative", "beams": 1},
-    "generative_beams8": {"answer_mode": "generative"},
-    "no_abstain_shot": {"examples": DEFAULT_EXAMPLES[:2]},
-    "abstain_first": {"examples": (DEFAULT_EXAMPLES[2],) + DEFAULT_EXAMPLES[:2]},
     "no_shots": {"examples": ()},
     "plain_system": {"system_prompt": "Answer the question using the context.", "examples": ()},
 }
@@ -86,45 +105,128 @@ def widen_to_paragraphs(items: list, corpus_path: str) -> list:
     return out
 
 
+def article_passages(items: list, corpus_path: str, min_words: int = 100) -> list[dict]:
+    """{id, title, text} passages of the articles the items' contexts come from."""
+    articles = [json.loads(line) for line in open(corpus_path, encoding="utf-8")]
+    keys = [" ".join(context.split())[:80] for context, _, _ in items]
+    passages = []
+    for article in articles:
+        text = " ".join(article["text"].split())
+        if not any(key in text for key in keys):
+            continue
+        buffer: list[str] = []
+        for paragraph in (" ".join(p.split()) for p in article["text"].split("\n\n") if p.strip()):
+            buffer.append(paragraph)
+            if sum(len(b.split()) for b in buffer) >= min_words:
+                passages.append(" ".join(buffer))
+                buffer = []
+        if buffer:
+            passages.append(" ".join(buffer))
+    return [{"id": f"p{i}", "title": "", "text": t} for i, t in enumerate(passages)]
+
+
+def retrieved_contexts(items: list, corpus_path: str, index_dir: str, k: int, model) -> tuple[list, float]:
+    """The k chunks the default pipeline retrieves for each item's question, and the share of answerable items
+    whose gold passage is among them."""
+    from pathlib import Path
+
+    passages = article_passages(items, corpus_path)
+    if (Path(index_dir) / "CURRENT").exists():
+        rag = RagPipeline.load(index_dir, model=model)
+    else:
+        import tempfile
+
+        rag = RagPipeline(model)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "dev_passages.jsonl"
+            path.write_text("\n".join(json.dumps(p) for p in passages) + "\n")
+            print("indexed", rag.index(path, progress=True), flush=True)
+        rag.save(index_dir)
+    contexts, hits = [], []
+    for context, question, gold in items:
+        found = rag.retrieve(question, k)
+        contexts.append(found)
+        if gold is not None:
+            key = " ".join(context.split())[:80]
+            hits.append(any(key in " ".join(r.chunk.text.split()) for r in found))
+    return contexts, sum(hits) / len(hits)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--items", default="wikipedia", choices=("wikipedia", "howto"),
+                        help="factoid questions over the Wikipedia sample, or how-to questions over the Python docs")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--paragraph-from", default=None, metavar="WIKIPEDIA_JSONL",
                         help="widen each context to its whole paragraph in this corpus file (SQuAD-like length)")
     parser.add_argument("--distractors", type=int, default=0,
                         help="also put this many other DEV contexts after the right one (like retrieved chunks)")
+    parser.add_argument("--retrieve-from", default=None, metavar="WIKIPEDIA_JSONL",
+                        help="answer from the chunks retrieved over the items' articles in this corpus file")
+    parser.add_argument("--index-dir", default=None, help="default: runs/reader_dev_index_<items>")
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--records", default=None, help="write every answer and reading to this JSON file")
+    parser.add_argument("--rank-penalties", default="0,0.5,1,2,4",
+                        help="per-chunk variants: also score the choice among the same readings with these penalties")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    dev = widen_to_paragraphs(DEV, args.paragraph_from) if args.paragraph_from else DEV
+    items = DEV if args.items == "wikipedia" else [(c, q, g) for _, c, q, g in HOWTO_ITEMS]
+    dev = widen_to_paragraphs(items, args.paragraph_from) if args.paragraph_from else items
     model = get_default_model()
-    summary = {}
+    retrieved, gold_retrieved = None, None
+    if args.retrieve_from:
+        index_dir = args.index_dir or f"runs/reader_dev_index_{args.items}"
+        retrieved, gold_retrieved = retrieved_contexts(dev, args.retrieve_from, index_dir, args.k, model)
+        print(f"gold passage among the {args.k} retrieved for {100 * gold_retrieved:.0f}% of answerable items")
+    summary, records = {}, {}
     for name in args.variants.split(","):
         rag = RagPipeline(model, **VARIANTS[name])
         start = time.perf_counter()
         f1s, abst_ok, lines = [], 0, []
+        penalties = [float(x) for x in args.rank_penalties.split(",")] if rag.reading == "per_chunk" else []
+        by_penalty: dict[float, list[float]] = {penalty: [] for penalty in penalties}
         for n, (context, question, gold) in enumerate(dev):
             others = [dev[(n + i) % len(dev)][0] for i in range(1, args.distractors + 1)]
-            a = rag.answer_from_chunks(question, [context, *others], max_new_tokens=24)
+            chunks: list[str | RetrievedChunk] = retrieved[n] if retrieved else [context, *others]
+            a = rag.answer_from_chunks(question, chunks, max_new_tokens=24)
+            records.setdefault(name, []).append(
+                {"question": question, "gold": gold, "answer": a.answer, "abstained": a.abstained,
+                 "readings": [{"answer": r.answer, "abstained": r.abstained, "logprob": r.logprob, "tokens": r.tokens}
+                              for r in a.readings]})
             if gold is None:
                 abst_ok += a.abstained
             else:
                 f1s.append(100 * squad_f1(a.answer, gold) if not a.abstained else 0.0)
+                for penalty in penalties:  # the same readings, another choice among them
+                    chosen = best_reading(a.readings, penalty) if len(a.readings) > 1 else a.readings[0]
+                    by_penalty[penalty].append(0.0 if chosen.abstained else 100 * squad_f1(chosen.answer, gold))
             lines.append(f"    {question[:50]:50s} -> {a.answer!r}")
         n_unans = sum(g is None for _, _, g in dev)
         summary[name] = {"f1": sum(f1s) / len(f1s), "answerable": len(f1s), "abstained_on_unanswerable": abst_ok,
-                         "unanswerable": n_unans, "seconds": time.perf_counter() - start}
+                         "unanswerable": n_unans, "seconds": time.perf_counter() - start,
+                         **({"f1_by_rank_penalty": {str(k): sum(v) / len(v) for k, v in by_penalty.items()}}
+                            if penalties else {})}
         print(f"{name}: F1 {sum(f1s) / len(f1s):.1f} on {len(f1s)} answerable, abstained on {abst_ok}/{n_unans} "
               f"unanswerable ({time.perf_counter() - start:.0f} s)")
+        if penalties:
+            print("  F1 by rank penalty:", {k: round(v, 1) for k, v in summary[name]["f1_by_rank_penalty"].items()})
         print("\n".join(lines), flush=True)
-    name = f"prompt_dev_distractors{args.distractors}" + ("_paragraphs" if args.paragraph_from else "")
+    if args.records:
+        with open(args.records, "w", encoding="utf-8") as handle:
+            json.dump(records, handle, indent=1)
+    name = (f"prompt_dev_retrieved_k{args.k}" if args.retrieve_from else
+            f"prompt_dev_distractors{args.distractors}" + ("_paragraphs" if args.paragraph_from else ""))
+    name += "" if args.items == "wikipedia" else f"_{args.items}"
     previous = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").exists() else {}
     variants = {**previous.get("variants", {}), **summary}  # earlier runs' variants are kept
-    result = {"command": f"benchmarks/rag_prompt_dev.py --variants {','.join(variants)} --distractors "
+    result = {"command": f"benchmarks/rag_prompt_dev.py --items {args.items} --variants {','.join(variants)} --distractors "
                          f"{args.distractors} --threads {args.threads}"
-                         + (f" --paragraph-from {args.paragraph_from}" if args.paragraph_from else ""),
+                         + (f" --paragraph-from {args.paragraph_from}" if args.paragraph_from else "")
+                         + (f" --retrieve-from {args.retrieve_from} --k {args.k}" if args.retrieve_from else ""),
+              **({"gold_passage_retrieved": gold_retrieved} if retrieved else {}),
               "mean_context_words": sum(len(c.split()) for c, _, _ in dev) / len(dev),
-              "machine": machine(), "model": model.name, "items": len(DEV), "variants": variants}
+              "machine": machine(), "model": model.name, "items": len(dev), "variants": variants}
     print("wrote", save_result(name, result))
 
 

@@ -45,18 +45,34 @@ def prompt_dev(r: dict) -> list[str]:
     labels = {"extractive": "extractive, 8 beams", "beams4": "extractive, 4 beams",
               "greedy": "extractive, greedy", "generative": "free text, greedy (previous default)",
               "generative_beams8": "free text, 8 beams",
-              "default": "free text, 8 beams, few-shot example answers rejected (default)"}
+              "default": "free text, 8 beams, few-shot example answers rejected (default then)"}
+    if "--items" in r["command"]:  # the runs since per-chunk reading name their variants differently
+        labels = {"joint": "joint reading (the default before)", "per_chunk": "per-chunk reading",
+                  "per_chunk_spans": "per-chunk reading, context spans preferred (**default**)",
+                  "howto_turn": "same, plus a how-to turn in the prompt (not adopted)"}
     distractors = re.search(r"--distractors (\d+)", r["command"]).group(1)
-    context = ("its whole corpus paragraph" if "--paragraph-from" in r["command"] else "a 2-5 sentence excerpt") + (
+    context = ("the gold context as its whole corpus paragraph" if "--paragraph-from" in r["command"]
+               else "the gold context as a 2-5 sentence excerpt") + (
         f" plus {distractors} other items' contexts after it" if distractors != "0" else "")
+    if "--retrieve-from" in r["command"]:
+        k = re.search(r"--k (\d+)", r["command"]).group(1)
+        context = (f"the {k} chunks the default pipeline retrieves (hybrid) from every paragraph of the pages the "
+                   f"questions come from; gold passage among them for {100 * r['gold_passage_retrieved']:.0f}% of "
+                   f"answerable questions")
     words = f", {r['mean_context_words']:.0f} words on average" if "mean_context_words" in r else ""
     out = [f"Answer decoding on a development set (never SQuAD): {r['items']} questions written for this "
            f"project over the training corpus (`benchmarks/reader_dev_items.py`, `rag_prompt_dev.py`); context = "
-           f"the gold context as {context}{words}.",
+           f"{context}{words}.",
            "", "| decoding | F1 (answerable) | abstained on unanswerable | seconds |", "|---|---|---|---|"]
     for name, v in r["variants"].items():
         out.append(f"| {labels.get(name, name)} | {v['f1']:.1f} (n={v['answerable']}) | "
                    f"{v['abstained_on_unanswerable']} / {v['unanswerable']} | {v['seconds']:.0f} |")
+    penalties = {name: v["f1_by_rank_penalty"] for name, v in r["variants"].items() if "f1_by_rank_penalty" in v}
+    if penalties and "--retrieve-from" in r["command"]:
+        out += ["", "Per-chunk reading, the same readings chosen with other rank penalties (nats per rank below the "
+                "first; the default is 2): F1 " + "; ".join(
+                    f"{labels.get(name, name).replace(' (**default**)', '')}: " + ", ".join(
+                        f"{k} → {v:.1f}" for k, v in f1s.items()) for name, f1s in penalties.items()) + "."]
     out += ["", f"Command: `{r['command']}`; machine: {_machine(r)}."]
     return out
 
@@ -80,9 +96,15 @@ def retrieval(r: dict) -> list[str]:
     return out
 
 
+def _decoding(command: str) -> str:
+    found = re.search(r"--answer-mode (\w+) --beams (\d+)(?: --reading (\w+))?", command)
+    if not found:
+        return "greedy"
+    return f"{found.group(1)}, {found.group(2)} beams, reading {found.group(3) or 'joint'}"
+
+
 def quality(r: dict) -> list[str]:
-    decoding = re.search(r"--answer-mode (\w+) --beams (\d+)", r["command"])
-    decoding = f"{decoding.group(1)}, {decoding.group(2)} beams" if decoding else r.get("note", "")
+    decoding = _decoding(r["command"]) if "--answer-mode" in r["command"] else r.get("note", "")
     out = [f"Answer quality, SQuAD v1.1 dev, {r['questions']} questions (seed 0), default prompt; decoding: {decoding}. "
            f"Model {r['model']} (artefact {r['gem_artefact']}).", "",
            "| context | F1 | EM | abstained | F1 before post-processing |", "|---|---|---|---|---|"]
@@ -94,20 +116,25 @@ def quality(r: dict) -> list[str]:
     return out
 
 
-def latency(r: dict, label: str) -> list[str]:
-    decoding = re.search(r"--answer-mode (\w+) --beams (\d+)", r["command"])
-    decoding = f"{decoding.group(1)}, {decoding.group(2)} beams" if decoding else "greedy"
-    out = [f"Query latency ({label}), {r['questions']} questions, hybrid k=3, {decoding}, max 32 new tokens; "
+def latency(r: dict) -> list[str]:
+    out = [f"Query latency, {r['questions']} questions, hybrid k=3, {_decoding(r['command'])}, max 32 new tokens; "
            f"model {r['model']} (artefact {r['gem_artefact']}).", "",
            "| pipeline | retrieval p50/p95 | prefill p50/p95 | TTFT p50/p95 | generation p50/p95 | total p50/p95 | F1 |",
            "|---|---|---|---|---|---|---|"]
-    for name in ("plain", "kv_reuse"):
+    names = {"plain": "single model", "kv_reuse": "single model, KV reuse",
+             "two_model": "two models (MiniLM embeds)"}
+    for name in (n for n in names if n in r):
         e = r[name]
         cells = " | ".join(f"{e[k]['p50']:.2f} / {e[k]['p95']:.2f}" for k in
                            ("retrieval_s", "prefill_s", "ttft_s", "generation_s", "total_s"))
-        out.append(f"| {name} | {cells} | {e['f1']:.1f} |")
+        out.append(f"| {names[name]} | {cells} | {e['f1']:.1f} |")
     ratio = r["plain"]["ttft_s"]["p50"] / r["kv_reuse"]["ttft_s"]["p50"]
-    out += ["", f"Seconds. TTFT p50 ratio plain / kv_reuse: {ratio:.2f}x. Same greedy answer: "
+    versus = ""
+    if "plain_over_two_model_p50" in r:
+        v = r["plain_over_two_model_p50"]
+        versus = (f" Single / two-model p50: retrieval {v['retrieval_s']:.2f}, generation {v['generation_s']:.2f}, "
+                  f"total {v['total_s']:.2f}.")
+    out += ["", f"Seconds. TTFT p50 ratio single / KV reuse: {ratio:.2f}x.{versus} Same answer with and without reuse: "
             f"{100 * r['same_answer']:.0f}% (raw text {100 * r['same_raw_answer']:.0f}%), same chunks "
             f"{100 * r['same_chunks']:.0f}%. Cached states: {r['kv_state_mib']:.0f} MiB; computing a missing state "
             f"costs {r['state_compute_s_per_1k_tokens']:.2f} s per 1k tokens. Command: `{r['command']}`; machine: "
@@ -141,15 +168,15 @@ def main() -> None:
     folder = Path(parser.parse_args().results)
     lines: list[str] = []
     for name, render in (("fusion_dev", fusion_dev), ("retrieval", retrieval), ("prompt_dev_distractors0", prompt_dev),
-                         ("prompt_dev_distractors2_paragraphs", prompt_dev), ("answer_quality", quality),
-                         ("answer_quality_extractive", quality), ("memory", memory)):
+                         ("prompt_dev_distractors0_paragraphs", prompt_dev),
+                         ("prompt_dev_distractors2_paragraphs", prompt_dev), ("prompt_dev_retrieved_k3", prompt_dev),
+                         ("answer_quality", quality), ("answer_quality_extractive", quality), ("memory", memory)):
         result = _load(folder, name)
         if result:
             lines += render(result) + [""]
-    for name, label in (("latency", "question pass reused"), ("latency_no_question_reuse", "question recomputed")):
-        result = _load(folder, name)
-        if result:
-            lines += latency(result, label) + [""]
+    result = _load(folder, "latency")
+    if result:
+        lines += latency(result) + [""]
     print("\n".join(lines))
 
 

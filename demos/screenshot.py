@@ -100,6 +100,8 @@ def ask_on_page(browser, url: str, question: str, timeout: float = 300) -> dict:
         "sources": [(s.find_element(By.CLASS_NAME, "source-title").text,
                      s.find_element(By.CLASS_NAME, "source-path").text) for s in
                     browser.find_elements(By.CSS_SELECTOR, "#sources li.source")],
+        "answered_from": [s.find_element(By.CLASS_NAME, "source-title").text for s in
+                          browser.find_elements(By.CSS_SELECTOR, "#sources li.source.answered")],
         "consistency": badge.text if badge.is_displayed() else None,
         "timings": browser.find_element(By.ID, "timings").text,
         "status": browser.find_element(By.ID, "status-text").text,

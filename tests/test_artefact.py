@@ -32,7 +32,7 @@ def test_cache_argument_follows_the_forward_signature():
 
 
 def test_shipped_artefact_embeds_with_its_adapter_and_generates_as_the_base_model(model, tmp_path):
-    assert model.card["adapter_scope"] == "embedding" and not model.embedding_kv_is_generation_kv
+    assert model.card["adapter_scope"] == "embedding" and model.embedding_adapter is not None
     base = GemModel.from_pretrained(gem_weights=None)
     prompts = [model.apply_chat_template([{"role": "user", "content": q}])
                for q in ("What is the capital of France?", "Name a prime number larger than ten.")]
@@ -42,7 +42,7 @@ def test_shipped_artefact_embeds_with_its_adapter_and_generates_as_the_base_mode
     texts = ["The cat sat on the mat.", "A kitten rested on a rug.", "Kernel modules are loaded with modprobe."]
     switched = model.embed(texts)
     merged = GemModel.from_pretrained(gem_weights=_artefact_with_scope(tmp_path, "all"))
-    assert merged.embedding_kv_is_generation_kv
+    assert merged.embedding_adapter is None
     assert np.allclose(switched, merged.embed(texts), atol=1e-4)  # same updates, applied two ways
     assert not np.allclose(switched, base.embed(texts), atol=1e-2)  # and they do change the embedding
     assert switched[0] @ switched[1] > switched[0] @ switched[2] + 0.2  # the cat is nearer the kitten

@@ -38,5 +38,6 @@ def test_demo_page_answers_with_sources(tmp_path):
     assert "March" in shown["answer"], shown
     assert shown["sources"] and shown["sources"][0] == ("The Quillby lantern festival", shown["sources"][0][1])
     assert shown["sources"][0][1].endswith("quillby.md")
+    assert shown["answered_from"] == ["The Quillby lantern festival"]  # the chunk the answer was read from
     assert "ready" in shown["status"] and "total" in shown["timings"]
     assert (tmp_path / "page.png").stat().st_size > 10_000

@@ -1,17 +1,15 @@
 """RagPipeline with the real default model on a tiny corpus: indexing, retrieval, answers, persistence, KV reuse."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
 from gem_rag.rag import (ABSTAIN_PHRASE, AnswerPrompt, CorruptIndexError, IndexMismatchError, RagPipeline,
-                         reciprocal_rank_fusion)
+                         RetrievedChunk, reciprocal_rank_fusion)
 from gem_rag.core.generation import check_sampling
-from gem_rag.rag.decoding import CopySpanConstraint, Piece, PieceGeneration
+from gem_rag.rag.decoding import CopySpanConstraint, Piece, PieceGeneration, _prefill
 from gem_rag.rag.fusion import convex_fusion, fuse
-from gem_rag.rag.kv import compute_kv, embed_with_kv, rerotate_keys
+from gem_rag.rag.kv import compute_kv
 
 DOCS = {
     "paris.txt": "Paris is the capital of France. The Eiffel Tower in Paris was completed in 1889.",
@@ -135,6 +133,7 @@ def test_constrained_beam_search_finds_the_most_probable_span(model):
     params = check_sampling(len(source) + 2, 0.0, 1.0, None, None)
     run = PieceGeneration(model, [Piece(prompt)], params, None, CopySpanConstraint(tok, [source], [], {eos}), beams=64)
     assert "".join(run) == tok.decode(best) and run.result.completion_tokens == len(best)
+    assert run.logprob == pytest.approx(total_logprob(best), abs=1e-3)  # the score per-chunk reading compares
     greedy = PieceGeneration(model, [Piece(prompt)], params, None, CopySpanConstraint(tok, [source], [], {eos}))
     greedy_text = "".join(greedy)
     assert greedy_text in " Paris is in France." or greedy_text.lstrip() in "Paris is in France."
@@ -165,6 +164,11 @@ def test_answers_copied_from_the_few_shot_examples_are_rejected_unless_the_conte
     accept = prompt.grounded_in(["The Eiffel Tower was completed in 1889."], "When was the tower completed?")
     assert accept("1889") and accept(" 1889.\n") and not accept("1891") and not accept("Alexander Graham Bell.")
     assert accept(ABSTAIN_PHRASE) and accept("Gustave Eiffel")  # not in the examples: nothing to say
+    spans = prompt.grounded_in(["The Eiffel Tower was completed in 1889."], "When was the tower completed?", True)
+    assert spans(" 1889.") and spans("the Eiffel tower") and spans(ABSTAIN_PHRASE)
+    assert not spans("Gustave Eiffel") and not spans("1891") and not spans("188")  # whole words of the context only
+    assert not accept("completed?") and not accept("the tower") and not spans("the tower")  # the question's words
+    assert not accept("You can use the following code:") and not accept("::") and not accept("```python")
     assert prompt.grounded_in(["Bell moved in 1891."], "When did Bell move?")("1891")
 
 
@@ -263,47 +267,44 @@ def test_stored_vectors_are_the_models_document_embeddings(rag, model):
     assert rag.stored_vectors([]) is None
 
 
-def test_rerotated_keys_match_keys_computed_at_the_offset(model):
-    ids = model.tokenizer("The quick brown fox jumps over the lazy dog.", add_special_tokens=False).input_ids
-    at_zero = compute_kv(model, ids)
-    from transformers import DynamicCache
-
-    cache, offset = DynamicCache(), 37
-    with model.lock, torch.inference_mode():
-        model.hf_model.base_model(input_ids=torch.tensor([ids]), position_ids=torch.arange(len(ids)).view(1, -1) + offset,
-                                  cache=cache, use_cache=True)
-    for layer in (0, 15, 29):
-        assert torch.allclose(rerotate_keys(model, at_zero[layer, 0], offset), cache.layers[layer].keys[0], atol=2e-4)
-        assert torch.allclose(at_zero[layer, 1], cache.layers[layer].values[0], atol=2e-4)
-    vectors, states = embed_with_kv(model, ["The quick brown fox jumps over the lazy dog."])
-    assert np.allclose(vectors[0], model.embed("The quick brown fox jumps over the lazy dog."), atol=1e-4)
-    assert torch.allclose(states[0], at_zero, atol=1e-4)
-
-
-def test_kv_reuse_prefill_equals_block_attention_reference(model):
-    """Cached pieces re-rotated into place must give the logits of one pass with a block-attention mask."""
-    from gem_rag.rag.decoding import Piece, _prefill
-
+def test_prefill_with_leading_cached_states_equals_a_full_pass(model):
+    """States computed piece after piece and put in the cache give the logits of one plain pass; a state on a
+    piece after an uncached one is refused (it could not have been computed after the right tokens)."""
     texts = ["<|im_start|>system\nAnswer briefly.<|im_end|>\n", "Paris is the capital of France.", "\n\n",
-             "The Nile flows north.", "\nQuestion: ", "What is the capital of France?", "\nAnswer:"]
-    cached = [True, True, False, True, False, True, False]
+             "The Nile flows north.", "\nQuestion: What is the capital of France?\nAnswer:"]
     ids = [model.tokenizer(t, add_special_tokens=False).input_ids for t in texts]
-    pieces = [Piece(i, compute_kv(model, i) if c else None) for i, c in zip(ids, cached)]
+    start = compute_kv(model, ids[0])
+    pieces = [Piece(ids[0], start), Piece(ids[1], compute_kv(model, ids[1], prefix=start))] + [Piece(i) for i in ids[2:]]
     with model.lock, torch.inference_mode():
         _, logits, length = _prefill(model, pieces)
-    owner = torch.tensor([n for n, i in enumerate(ids) for _ in i])
-    is_cached = torch.tensor([cached[n] for n in owner.tolist()])
-    q, k = torch.arange(length).view(-1, 1), torch.arange(length).view(1, -1)
-    allowed = (k <= q) & ~(is_cached.view(-1, 1) & (owner.view(-1, 1) != owner.view(1, -1)))
-    mask = torch.zeros(length, length).masked_fill_(~allowed, torch.finfo(torch.float32).min).view(1, 1, length, length)
-    with model.lock, torch.inference_mode():
-        reference = model.hf_model(input_ids=torch.tensor([sum(ids, [])]), attention_mask=mask).logits[:, -1]
-    assert torch.allclose(logits, reference, atol=1e-3, rtol=1e-3)
-    first_only = [Piece(ids[0], pieces[0].state)] + [Piece(i) for i in ids[1:]]  # only the prefix cached: exact
-    with model.lock, torch.inference_mode():
-        _, exact, _ = _prefill(model, first_only)
         plain = model.hf_model(input_ids=torch.tensor([sum(ids, [])])).logits[:, -1]
-    assert torch.allclose(exact, plain, atol=1e-3, rtol=1e-3)
+    assert length == sum(len(i) for i in ids) and torch.allclose(logits, plain, atol=1e-3, rtol=1e-3)
+    late = [Piece(ids[0]), Piece(ids[1]), Piece(ids[2]), Piece(ids[3], compute_kv(model, ids[3])), Piece(ids[4])]
+    with pytest.raises(ValueError, match="leading pieces"):
+        _prefill(model, late)
+
+
+def test_chunk_states_are_computed_after_the_prompt_start(model, folder):
+    """A cached chunk state is what a full pass over prompt start + chunk computes for the chunk's tokens
+    (batched with padding at indexing), so with one chunk the reused prompt gives the plain prompt's logits."""
+    reuse = RagPipeline(model, retrieval="bm25", kv_reuse=True)
+    reuse.index(folder)
+    prefix = reuse._prefix_piece()
+    assert len(prefix.ids) > 100 and prefix.state.shape[3] == len(prefix.ids)
+    lengths = set()
+    for chunk in reuse.store.all_chunks():
+        ids = reuse._ids(chunk.text)
+        lengths.add(len(ids))
+        full = compute_kv(model, prefix.ids + ids)
+        assert torch.allclose(reuse.kv_cache.get(chunk.id), full[:, :, :, len(prefix.ids):], atol=1e-4)
+    assert len(lengths) > 1  # rows of different lengths were padded in one batch
+    chunk = reuse.store.all_chunks()[0]
+    pieces = reuse._pieces("When was it completed?", [RetrievedChunk(chunk, 0.0, 1)])
+    assert pieces[1].state is not None
+    with model.lock, torch.inference_mode():
+        _, logits, _ = _prefill(model, pieces)
+        plain = model.hf_model(input_ids=torch.tensor([sum((p.ids for p in pieces), [])])).logits[:, -1]
+    assert torch.allclose(logits, plain, atol=1e-3, rtol=1e-3)
 
 
 def test_kv_reuse_pipeline_answers(model, folder):
@@ -316,4 +317,37 @@ def test_kv_reuse_pipeline_answers(model, folder):
     a, b = plain.answer(question, k=2, **GEN), reuse.answer(question, k=2, **GEN)
     assert [c.chunk.id for c in a.chunks] == [c.chunk.id for c in b.chunks]
     assert a.answer == b.answer == "1889"
-    assert reuse.kv_cache.hits == len(b.chunks) >= 1 and reuse.kv_cache.misses == 0 and b.usage == a.usage
+    assert reuse.kv_cache.hits == 1 and reuse.kv_cache.misses == 0 and b.usage == a.usage  # the first chunk's
+    stored = reuse.store.all_chunks()
+    context = [next(c for c in stored if word in c.text) for word in ("Eiffel", "Nile")]
+    plain.reading = reuse.reading = "per_chunk"  # every chunk opens its own prompt: every state is reused
+    a, b = plain.answer_from_chunks(question, context, **GEN), reuse.answer_from_chunks(question, context, **GEN)
+    assert [(r.answer, round(r.logprob, 3)) for r in a.readings] == [(r.answer, round(r.logprob, 3)) for r in b.readings]
+    assert len(b.readings) == 2 and a.answer == b.answer == "1889" and reuse.kv_cache.hits == 3
+    assert b.answer_chunk_ids == [context[0].id]
+
+
+def test_warm_kv_cache_fills_the_states_a_loaded_index_lacks(model, folder, tmp_path):
+    plain = RagPipeline(model, retrieval="bm25")
+    plain.index(folder)
+    plain.save(tmp_path / "index")
+    reuse = RagPipeline.load(tmp_path / "index", model=model, kv_reuse=True)
+    assert len(reuse.kv_cache) == 0
+    assert reuse.warm_kv_cache() == len(reuse.store) == 4
+    assert reuse.warm_kv_cache() == 0  # nothing missing any more
+    with pytest.raises(ValueError, match="kv_reuse=True"):
+        plain.warm_kv_cache()
+
+
+def test_best_reading_weighs_probability_against_retrieval_rank():
+    from gem_rag.rag.pipeline import READING_RANK_PENALTY, best_reading
+    from gem_rag.rag.types import Reading
+
+    def reading(answer, logprob, abstained=False):
+        return Reading(["id"], answer, answer, abstained, logprob, 3)
+
+    assert READING_RANK_PENALTY == 2.0
+    assert best_reading([reading("first", -3.0), reading("second", -2.0)]).answer == "first"  # 1 nat: not enough
+    assert best_reading([reading("first", -5.0), reading("second", -2.0)]).answer == "second"
+    assert best_reading([reading(ABSTAIN_PHRASE, -0.1, True), reading("second", -9.0)]).answer == "second"
+    assert best_reading([reading(ABSTAIN_PHRASE, -0.1, True), reading(ABSTAIN_PHRASE, -0.2, True)]).abstained

@@ -182,6 +182,7 @@ def test_rag_answer_json(client):
     assert body["sources"][0]["score"] >= body["sources"][1]["score"]
     assert body["answer"].strip() and isinstance(body["abstained"], bool)
     assert "March" in body["answer"], body["answer"]
+    assert set(body["answer_source_ids"]) <= {source["id"] for source in body["sources"]} and body["answer_source_ids"]
     assert {"retrieval_s", "generation_s", "ttft_s", "total_s"} <= set(body["timings"])
     assert body["usage"]["completion_tokens"] >= 1
     if body["consistency"] is not None:  # present once gem_rag.eval.consistency is installed

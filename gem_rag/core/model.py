@@ -203,15 +203,6 @@ class GemModel:
     def device(self) -> torch.device:
         return self.hf_model.device
 
-    @property
-    def embedding_kv_is_generation_kv(self) -> bool:
-        """Whether an embedding pass computes the same keys/values as generation over the same tokens.
-
-        False for an artefact whose updates are switched on only while embedding (``adapter_scope``
-        ``"embedding"``): then document KV reuse needs a separate generation-mode pass.
-        """
-        return self.embedding_adapter is None
-
     def embedding_pass(self) -> contextlib.AbstractContextManager:
         """Context for a forward pass that produces embeddings (switches an embedding-scoped adapter on).
 

@@ -16,7 +16,7 @@ from gem_rag.rag.pipeline import RETRIEVAL_MODES, RagPipeline
 from gem_rag.rag.prompt import ABSTAIN_PHRASE, AnswerPrompt
 from gem_rag.rag.storage import CorruptIndexError, IndexMismatchError
 from gem_rag.rag.stores import FaissStore, VectorStore
-from gem_rag.rag.types import Chunk, IndexReport, RagAnswer, RetrievedChunk
+from gem_rag.rag.types import Chunk, IndexReport, RagAnswer, Reading, RetrievedChunk
 
 
 def __getattr__(name: str):
@@ -28,5 +28,6 @@ def __getattr__(name: str):
 
 
 __all__ = ["ABSTAIN_PHRASE", "AnswerPrompt", "BM25Index", "Chunk", "ChromaStore", "Chunker", "CorruptIndexError",
-           "Document", "FUSION_METHODS", "FaissStore", "IndexMismatchError", "IndexReport", "KVCache", "RETRIEVAL_MODES", "RagAnswer",
-           "RagPipeline", "RetrievedChunk", "VectorStore", "load_documents", "reciprocal_rank_fusion"]
+           "Document", "FUSION_METHODS", "FaissStore", "IndexMismatchError", "IndexReport", "KVCache", "RETRIEVAL_MODES",
+           "RagAnswer", "RagPipeline", "Reading", "RetrievedChunk", "VectorStore", "load_documents",
+           "reciprocal_rank_fusion"]

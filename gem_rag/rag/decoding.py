@@ -1,8 +1,8 @@
-"""Generation from a prompt made of token pieces, some carrying cached KV states (document KV reuse).
+"""Generation from a prompt made of token pieces, the leading ones possibly carrying cached KV states (the
+prompt's fixed start, the first chunk: document KV reuse, see gem_rag.rag.kv).
 
-Without cached pieces this is ordinary causal decoding of the concatenated ids. With them, the cached
-states are re-rotated to their offsets and put in the cache, and one forward pass computes the other
-pieces, each token attending to every earlier position (cached or not).
+The cached states go into the cache as they are and one forward pass computes the other pieces, so the
+result is ordinary causal decoding of the concatenated ids.
 
 A :class:`CopySpanConstraint` can restrict the completion to a contiguous span of the context's tokens
 (extractive answers: every answer is text the documents contain) or to one of a few fixed replies. With
@@ -11,7 +11,7 @@ ended by EOS or a stop sequence, no length normalisation; the hypotheses share o
 tree attention mask); it is yielded whole when the search ends.
 
 Example:
-    >>> run = PieceGeneration(model, [Piece(prefix_ids), Piece(chunk_ids, chunk_state), Piece(tail_ids)],
+    >>> run = PieceGeneration(model, [Piece(start_ids, start_state), Piece(chunk_ids, chunk_state), Piece(tail_ids)],
     ...                       check_sampling(32, 0.0, 1.0, ["\\n"], None))
     >>> text = "".join(run); run.result.completion_tokens, run.first_token_s
 """
@@ -22,18 +22,18 @@ import copy
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import torch
 
 from gem_rag.core.generation import (GenerationResult, SamplingParams, cache_kwargs, find_stop, sample_next,
                                     stream_decoded)
-from gem_rag.rag.kv import rerotate_keys
 
 
 @dataclass
 class Piece:
-    """Token ids of one prompt piece and, optionally, their KV state computed alone at positions 0..n-1."""
+    """Token ids of one prompt piece and, optionally, their KV state (computed right after the pieces before it;
+    only leading pieces may carry one)."""
 
     ids: list[int]
     state: torch.Tensor | None = None  # (layers, 2, kv_heads, n, head_dim)
@@ -124,68 +124,55 @@ def _unspaced_tokens(tokenizer, ids: set[int]) -> dict[int, tuple[int, ...]]:
 
 
 def _prefill(model, pieces: list[Piece]):
-    """Build the cache from the pieces; return (cache, logits of the last prompt position, prompt length)."""
+    """Build the cache from the pieces; return (cache, logits of the last prompt position, prompt length).
+
+    The leading pieces that carry a state are put in the cache as they are (each state must have been computed
+    right after the pieces before it); the remaining pieces are computed in one pass after them."""
     from transformers import DynamicCache
 
-    device, dtype = model.device, model.dtype
-    cached_k: list[torch.Tensor] = []
-    cached_v: list[torch.Tensor] = []
-    cached_pos: list[int] = []
-    new_ids: list[int] = []
-    new_pos: list[int] = []
-    offset = 0
-    for i, piece in enumerate(pieces):
-        n = len(piece.ids)
-        if piece.state is not None and i < len(pieces) - 1 and n:
-            if piece.state.shape[3] != n:
-                raise ValueError(f"a cached KV state covers {piece.state.shape[3]} tokens, its piece has {n}")
-            state = piece.state.to(device=device, dtype=dtype)
-            cached_k.append(rerotate_keys(model, state[:, 0], offset))  # (layers, heads, n, head_dim)
-            cached_v.append(state[:, 1])
-            cached_pos.extend(range(offset, offset + n))
-        else:
-            new_ids.extend(piece.ids)
-            new_pos.extend(range(offset, offset + n))
-        offset += n
-    if offset >= model.context_window:
-        raise ValueError(f"prompt is {offset} tokens, the model's context window is {model.context_window}; "
+    cached = 0
+    while cached < len(pieces) - 1 and pieces[cached].state is not None:
+        cached += 1
+    if any(piece.state is not None for piece in pieces[cached:-1]):
+        raise ValueError("only the leading pieces of a prompt may carry cached KV states")
+    length = sum(len(piece.ids) for piece in pieces)
+    if length >= model.context_window:
+        raise ValueError(f"prompt is {length} tokens, the model's context window is {model.context_window}; "
                          f"use fewer or shorter chunks")
     cache = DynamicCache()
-    input_ids = torch.tensor([new_ids], dtype=torch.long, device=device)
-    positions = torch.tensor([new_pos], dtype=torch.long, device=device)
-    mask = None
-    if cached_k:
-        keys, values = torch.cat(cached_k, dim=2), torch.cat(cached_v, dim=2)  # (layers, heads, n_cached, hd)
-        for layer in range(keys.shape[0]):
-            cache.update(keys[layer].unsqueeze(0), values[layer].unsqueeze(0), layer)
-        query = positions[0].view(-1, 1)
-        seen_cached = torch.tensor(cached_pos, device=device).view(1, -1) < query
-        seen_new = positions[0].view(1, -1) <= query
-        allowed = torch.cat([seen_cached, seen_new], dim=1)  # (n_new, n_cached + n_new)
-        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, torch.finfo(dtype).min)
-        mask = mask.view(1, 1, *allowed.shape)
-    logits = model.hf_model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                            logits_to_keep=1, **cache_kwargs(model.hf_model, cache)).logits[:, -1]
-    return cache, logits, offset
+    if cached:
+        for piece in pieces[:cached]:
+            if piece.state.shape[3] != len(piece.ids):
+                raise ValueError(f"a cached KV state covers {piece.state.shape[3]} tokens, its piece has {len(piece.ids)}")
+        state = torch.cat([p.state for p in pieces[:cached]], dim=3).to(device=model.device, dtype=model.dtype)
+        for layer in range(state.shape[0]):  # (1, kv_heads, n_cached, head_dim) each
+            cache.update(state[layer, 0].unsqueeze(0), state[layer, 1].unsqueeze(0), layer)
+    start = sum(len(piece.ids) for piece in pieces[:cached])
+    input_ids = torch.tensor([[t for piece in pieces[cached:] for t in piece.ids]], dtype=torch.long, device=model.device)
+    positions = torch.arange(start, length, device=model.device).view(1, -1)
+    logits = model.hf_model(input_ids=input_ids, position_ids=positions, use_cache=True, logits_to_keep=1,
+                            **cache_kwargs(model.hf_model, cache)).logits[:, -1]
+    return cache, logits, length
 
 
 class PieceGeneration:
-    """Iterator over the text pieces of a completion of ``pieces``; ``result`` and ``first_token_s``
-    (seconds from the first ``next()`` to the first generated token) are set as it runs.
+    """Iterator over the text pieces of a completion of ``pieces``; ``result``, ``first_token_s``
+    (seconds from the first ``next()`` to the first generated token) and ``logprob`` (the completion's summed
+    token log-probabilities, stop token included) are set as it runs.
 
     ``beams > 1``: beam search (greedy scoring only; the sampling settings other than ``max_new_tokens`` and
-    ``stop`` do not apply), the text comes out in one piece at the end: the most probable completion for which
-    ``accept(text)`` is true (or the most probable one when none is)."""
+    ``stop`` do not apply), the text comes out in one piece at the end: the most probable completion that the
+    first of the ``accept`` checks any completion passes accepts (the most probable one when none passes)."""
 
     def __init__(self, model, pieces: list[Piece], params: SamplingParams, stop_pattern: re.Pattern | None = None,
                  constraint: CopySpanConstraint | None = None, beams: int = 1,
-                 accept: Callable[[str], bool] | None = None):
+                 accept: Sequence[Callable[[str], bool]] = ()):
         if not pieces or not pieces[-1].ids:
             raise ValueError("the prompt's last piece must hold tokens")
         if isinstance(beams, bool) or not isinstance(beams, int) or beams < 1:
             raise ValueError(f"beams must be a positive int, got {beams!r}")
         self.beams = beams
-        self.accept = accept
+        self.accept = list(accept)
         self.model = model
         self.params = params
         self.stop_pattern = stop_pattern  # also stop where this matches (text kept up to the match's end)
@@ -193,6 +180,7 @@ class PieceGeneration:
         self.prompt_tokens = sum(len(p.ids) for p in pieces)
         self.result: GenerationResult | None = None
         self.first_token_s: float | None = None
+        self.logprob = 0.0
         self._pieces_in = pieces
         self._out = self._run()
 
@@ -216,6 +204,7 @@ class PieceGeneration:
         self._pieces_in = []  # states are in the cache now
         budget = min(params.max_new_tokens, model.context_window - position)
         for step in range(budget):
+            self.logprob += torch.log_softmax(logits[0].float(), dim=-1)[token[0]].item()
             yield int(token[0])
             if step == budget - 1:
                 break
@@ -226,9 +215,9 @@ class PieceGeneration:
                 token = self._next(logits, generator)
             position += 1
 
-    def _beam_search(self) -> list[list[int]]:
-        """Completions' tokens (EOS not included), most probable first, by beam search over ``self.beams``
-        hypotheses.
+    def _beam_search(self) -> list[tuple[float, list[int]]]:
+        """(summed log-probability, tokens) of completions (EOS not included), most probable first, by beam
+        search over ``self.beams`` hypotheses.
 
         The hypotheses share one copy of the prompt's KV cache: each step appends one token per hypothesis
         to the same sequence, and a tree mask lets every token see the prompt and its own hypothesis's
@@ -289,7 +278,7 @@ class PieceGeneration:
             cache_length += n
         else:
             finished += [(score, tokens) for score, tokens, _, _ in beams]  # out of budget: open hypotheses count
-        return [tokens for _, tokens in sorted(finished, key=lambda f: -f[0])] or [[]]
+        return sorted(finished, key=lambda f: -f[0]) or [(0.0, [])]
 
     def _next(self, logits: torch.Tensor, generator) -> torch.Tensor:
         if self.constraint is None:
@@ -318,10 +307,9 @@ class PieceGeneration:
     def _run_beams(self) -> Iterator[str]:
         start = time.perf_counter()
         ranked = self._beam_search()
-        tokens = ranked[0]
-        if self.accept is not None:  # the most probable completion the caller accepts, else the most probable
-            tokens = next((t for t in ranked if self.accept(self.model.tokenizer.decode(t, skip_special_tokens=True))),
-                          tokens)
+        texts = [self.model.tokenizer.decode(tokens, skip_special_tokens=True) for _, tokens in ranked]
+        chosen = next((i for check in self.accept for i, text in enumerate(texts) if check(text)), 0)
+        self.logprob, tokens = ranked[chosen]
         self.first_token_s = time.perf_counter() - start
         if len(tokens) < self.params.max_new_tokens:
             tokens = tokens + [min(self.model.eos_token_ids)]  # the search ended it (EOS or a stop sequence)

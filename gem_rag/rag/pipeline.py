@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -29,20 +30,24 @@ from gem_rag.rag.bm25 import BM25Index
 from gem_rag.rag.decoding import CopySpanConstraint, Piece, PieceGeneration
 from gem_rag.rag.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_FUSION, FUSION_METHODS, fuse
 from gem_rag.rag.ingest import Chunker, UnreadableFile, chunk_id, content_hash, iter_files, read_file, text_key
-from gem_rag.rag.kv import KVCache, check_rope, compute_kv, embed_with_kv, model_fingerprint
+from gem_rag.rag.kv import KVCache, compute_kv, compute_states, model_fingerprint
 from gem_rag.rag.manifest import check_manifest, embedder_manifest
 from gem_rag.rag.prompt import AnswerPrompt, DEFAULT_SYSTEM, DEFAULT_TEMPLATE
 from gem_rag.rag.storage import IndexMismatchError, current_version, read_json, write_version
 from gem_rag.rag.stores import FaissStore, VectorStore
-from gem_rag.rag.types import Chunk, IndexReport, RagAnswer, RetrievedChunk
+from gem_rag.rag.types import Chunk, IndexReport, RagAnswer, Reading, RetrievedChunk
 
 logger = logging.getLogger(__name__)
 
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
 ANSWER_MODES = ("extractive", "generative")
+READINGS = ("joint", "per_chunk")
+# per-chunk reading: a lower-ranked chunk's answer must be this many nats more probable per rank to win
+# (chosen on the reader dev set, benchmarks/rag_prompt_dev.py --retrieve-from; see docs/benchmarks.md)
+READING_RANK_PENALTY = 2.0
 PIPELINE_FILE = "pipeline.json"
 # settings saved since the retrieval and answer options were added; an older save lacks them: defaults apply
-LATER_SETTINGS = ("fusion", "dense_weight", "rrf_k", "answer_mode", "beams")
+LATER_SETTINGS = ("fusion", "dense_weight", "rrf_k", "answer_mode", "beams", "reading", "prefer_spans")
 FLUSH_CHUNKS = 256  # chunks embedded together while indexing
 SENTENCE_END = re.compile(r"(?<=[a-z0-9%)\]])\.(?=\s)")  # "1982. " but not "U.S. "
 
@@ -59,13 +64,14 @@ class RagPipeline:
             normalised scores) or ``"rrf"`` (reciprocal rank fusion with constant ``rrf_k``); see gem_rag.rag.fusion.
         dense_weight: the dense ranking's weight in zscore/minmax fusion (BM25 gets the rest).
         prompt_template: the user turn, with ``{context}`` then ``{question}``.
-        kv_reuse: reuse chunk KV states computed while indexing (block attention; see gem_rag.rag.kv).
+        kv_reuse: compute each chunk's KV state at indexing (after the prompt's fixed start) and reuse it when
+            the chunk opens an answer prompt: the first chunk, or every chunk with ``reading="per_chunk"``.
+            Exact: answers are those without reuse (see gem_rag.rag.kv).
         chunk_tokens, chunk_overlap: chunking in model tokens.
         max_new_tokens: default answer length limit (answers also stop at a newline).
         system_prompt: the system instruction (default asks for a short span or the abstention phrase).
         examples: few-shot (context, question, answer) turns; ``()`` for none.
         kv_cache_bytes, kv_cache_dir, kv_cache_disk_bytes: KV cache budgets (RAM, optional disk tier).
-        reuse_question_kv: with kv_reuse, also reuse the question's pass from query embedding.
         embed_token_budget: padded tokens per embedding batch while indexing (bounds peak memory).
         candidates: how many results each retriever contributes to fusion.
         answer_mode: ``"generative"`` (free text, then post-processed to a short answer) or ``"extractive"``
@@ -75,6 +81,13 @@ class RagPipeline:
         beams: beam-search width for greedy answers (1 = greedy decoding, streamed token by token; more
             finds the most probable whole answer, which then arrives in one piece). Sampling
             (temperature > 0) always decodes one hypothesis.
+        reading: ``"joint"`` (one answer from all chunks in one prompt, streamed with ``beams=1``) or
+            ``"per_chunk"`` (the model answers from each chunk alone; the non-abstaining answer with the
+            highest log-probability wins, less 2 nats per retrieval rank below the first; ``RagAnswer.readings``
+            lists them all, and the winner's ``chunk_ids`` say which chunk the answer came from).
+        prefer_spans: with beams, take the most probable answer that the context contains word for word (case
+            and punctuation aside), or the abstention, when one of the finished hypotheses is; else the most
+            probable answer that does not repeat a few-shot example.
         stop_at_sentence_end: end answers at the first sentence end (they are meant to be short spans;
             post-processing keeps only the first sentence anyway, so this only saves decoding time).
     """
@@ -84,13 +97,16 @@ class RagPipeline:
                  chunk_overlap: int = 32, max_new_tokens: int = 64, system_prompt: str | None = None,
                  examples: Sequence[tuple[str, str, str]] | None = None, kv_cache_bytes: int = 256 * 2**20,
                  kv_cache_dir: str | os.PathLike | None = None, kv_cache_disk_bytes: int = 4 * 2**30,
-                 reuse_question_kv: bool = True, embed_token_budget: int = 512, candidates: int = 50,
+                 embed_token_budget: int = 512, candidates: int = 50,
                  fusion: str = DEFAULT_FUSION, dense_weight: float = DEFAULT_DENSE_WEIGHT, rrf_k: int = 60,
-                 answer_mode: str = "generative", beams: int = 8, stop_at_sentence_end: bool = True):
+                 answer_mode: str = "generative", beams: int = 8, reading: str = "per_chunk",
+                 prefer_spans: bool = True, stop_at_sentence_end: bool = True):
         if retrieval not in RETRIEVAL_MODES:
             raise ValueError(f"retrieval must be one of {RETRIEVAL_MODES}, got {retrieval!r}")
         if answer_mode not in ANSWER_MODES:
             raise ValueError(f"answer_mode must be one of {ANSWER_MODES}, got {answer_mode!r}")
+        if reading not in READINGS:
+            raise ValueError(f"reading must be one of {READINGS}, got {reading!r}")
         if isinstance(beams, bool) or not isinstance(beams, int) or not 1 <= beams <= 64:
             raise ValueError(f"beams must be an int in 1..64, got {beams!r}")
         if fusion not in FUSION_METHODS:
@@ -119,20 +135,16 @@ class RagPipeline:
         self.rrf_k = rrf_k
         self.answer_mode = answer_mode
         self.beams = beams
+        self.reading = reading
+        self.prefer_spans = bool(prefer_spans)
         self.stop_pattern = SENTENCE_END if stop_at_sentence_end else None
         self.kv_reuse = bool(kv_reuse)
-        self.reuse_question_kv = reuse_question_kv
         self.kv_cache: KVCache | None = None
         if self.kv_reuse:
-            if self.embedder is not self.model:
-                raise ValueError("kv_reuse needs the single-model pipeline (embedder=None): the KV states come "
-                                 "from the embedding pass of the generating model")
-            if self.model.bos_ids:
-                raise ValueError(f"kv_reuse supports models that start texts without a BOS token (like the default "
-                                 f"SmolLM2); {self.model.name} starts every text with one: use kv_reuse=False")
-            check_rope(self.model)
+            # states depend on the model and on the prompt start they were computed after
+            prompt_start = hashlib.sha256(self._prompt_start().encode()).hexdigest()[:16]
             self.kv_cache = KVCache(kv_cache_bytes, disk_dir=kv_cache_dir, disk_max_bytes=kv_cache_disk_bytes,
-                                    fingerprint=model_fingerprint(self.model))
+                                    fingerprint=f"{model_fingerprint(self.model)}|{prompt_start}")
         self._prefix_states: dict[str, torch.Tensor] = {}
         self._sources: dict[str, dict] = {}  # source file -> {"hash", "chunk_ids"}
         self._text_keys: dict[str, str] | None = None  # dedup key -> chunk id, built lazily
@@ -255,13 +267,32 @@ class RagPipeline:
 
     def _embed_documents(self, texts: list[str], ids: list[str]) -> np.ndarray:
         if self.kv_cache is not None:
-            cache = self.kv_cache
-            vectors, _ = embed_with_kv(self.model, texts, "document", token_budget=self.embed_token_budget,
-                                       on_state=lambda i, state: cache.put(ids[i], state))
-            return vectors
+            self._cache_states(texts, ids)
         if self.embedder is self.model:
             return self.model.embed(texts, kind="document", token_budget=self.embed_token_budget)
         return np.asarray(self.embedder.embed(texts, kind="document"), dtype=np.float32)
+
+    def _cache_states(self, texts: list[str], ids: list[str]) -> None:
+        cache = self.kv_cache
+        compute_states(self.model, [self._ids(t) for t in texts], self._prefix_piece().state,
+                       token_budget=self.embed_token_budget, on_state=lambda i, state: cache.put(ids[i], state))
+
+    def warm_kv_cache(self, chunk_ids: Sequence[str] | None = None) -> int:
+        """Compute the KV states of stored chunks that have none in the KV cache (all chunks when ``chunk_ids``
+        is None), e.g. after loading a saved index with ``kv_reuse=True``. Returns how many were computed.
+
+        Example:
+            >>> rag = RagPipeline.load("my-index", kv_reuse=True); rag.warm_kv_cache()
+        """
+        if self.kv_cache is None:
+            raise ValueError("warm_kv_cache needs a pipeline created with kv_reuse=True")
+        with self._lock:
+            chunks = self.store.all_chunks() if chunk_ids is None else self.store.get(list(chunk_ids))
+            missing = [c for c in chunks if c.id not in self.kv_cache]
+            for start in range(0, len(missing), FLUSH_CHUNKS):
+                batch = missing[start: start + FLUSH_CHUNKS]
+                self._cache_states([c.text for c in batch], [c.id for c in batch])
+        return len(missing)
 
     def _delete_ids(self, ids: Sequence[str]) -> None:
         if not ids:
@@ -316,44 +347,39 @@ class RagPipeline:
         Example:
             >>> [(r.rank, r.chunk.metadata["source"]) for r in rag.retrieve("open a file", k=2)]
         """
-        return self._retrieve(question, k)[0]
+        return self._retrieve(question, k)
 
-    def _retrieve(self, question: str, k: int) -> tuple[list[RetrievedChunk], torch.Tensor | None]:
+    def _retrieve(self, question: str, k: int) -> list[RetrievedChunk]:
         if not isinstance(question, str) or not question.strip():
             raise ValueError("question must be a non-empty string")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}")
         with self._lock:
             if not len(self.store):
-                return [], None
+                return []
             fetch = max(k, self.candidates) if self.retrieval == "hybrid" else k
-            rankings, question_state = self._rankings(question, fetch)
+            rankings = self._rankings(question, fetch)
             if self.retrieval == "hybrid":
                 scored = fuse(rankings, method=self.fusion, dense_weight=self.dense_weight, rrf_k=self.rrf_k)[:k]
             else:
                 scored = rankings[0][:k]
             chunks = {c.id: c for c in self.store.get([i for i, _ in scored])}
         results = [RetrievedChunk(chunks[i], float(s), rank) for rank, (i, s) in enumerate(scored, start=1)]
-        return results, question_state
+        return results
 
-    def _rankings(self, question: str, fetch: int) -> tuple[list[list[tuple[str, float]]], torch.Tensor | None]:
+    def _rankings(self, question: str, fetch: int) -> list[list[tuple[str, float]]]:
         """The (id, score) rankings of the retrievers ``self.retrieval`` uses ([dense, BM25] for hybrid), each
-        ``fetch`` long, and the question's KV state when the dense pass kept it."""
+        ``fetch`` long."""
         rankings: list[list[tuple[str, float]]] = []
-        question_state = None
         if self.retrieval in ("dense", "hybrid"):
-            vector, question_state = self._embed_query(question)
-            rankings.append([(c.id, s) for c, s in self.store.search(vector, fetch)])
+            rankings.append([(c.id, s) for c, s in self.store.search(self._embed_query(question), fetch)])
         if self.retrieval in ("bm25", "hybrid"):
             bm25, row_ids = self._bm25_index()
             rankings.append([(row_ids[row], s) for row, s in bm25.search(question, fetch)])
-        return rankings, question_state
+        return rankings
 
-    def _embed_query(self, question: str) -> tuple[np.ndarray, torch.Tensor | None]:
-        if self.kv_cache is not None and self.reuse_question_kv and not self.model.query_instruction:
-            vectors, states = embed_with_kv(self.model, [question], "query")
-            return vectors[0], states[0]
-        return np.asarray(self.embedder.embed(question, kind="query"), dtype=np.float32), None
+    def _embed_query(self, question: str) -> np.ndarray:
+        return np.asarray(self.embedder.embed(question, kind="query"), dtype=np.float32)
 
     def stored_vectors(self, chunks: Sequence[RetrievedChunk]) -> np.ndarray | None:
         """(n, dim) vectors the store holds for ``chunks`` when they are this model's own document
@@ -391,17 +417,17 @@ class RagPipeline:
                            **generation_kwargs) -> RagAnswer:
         """Answer from the given context only (no retrieval): RetrievedChunks, Chunks or plain strings."""
         context = [_as_retrieved(c, rank) for rank, c in enumerate(chunks, start=1)]
-        return _drain(self._answer_events(question, context, None, time.perf_counter(), 0.0, generation_kwargs))
+        return _drain(self._answer_events(question, context, time.perf_counter(), 0.0, generation_kwargs))
 
     def stream_answer(self, question: str, k: int = 3, **generation_kwargs) -> Iterator[dict]:
         """Yield ``{"type": "sources", "chunks"}``, then ``{"type": "token", "text"}`` pieces, then
         ``{"type": "done", "answer": RagAnswer}``."""
         start = time.perf_counter()
-        chunks, question_state = self._retrieve(question, k)
+        chunks = self._retrieve(question, k)
         retrieval_s = time.perf_counter() - start
-        return self._answer_events(question, chunks, question_state, start, retrieval_s, generation_kwargs)
+        return self._answer_events(question, chunks, start, retrieval_s, generation_kwargs)
 
-    def _answer_events(self, question: str, chunks: list[RetrievedChunk], question_state, start: float,
+    def _answer_events(self, question: str, chunks: list[RetrievedChunk], start: float,
                        retrieval_s: float, generation_kwargs: dict) -> Iterator[dict]:
         if not isinstance(question, str) or not question.strip():
             raise ValueError("question must be a non-empty string")
@@ -412,33 +438,56 @@ class RagPipeline:
             raise TypeError(f"unknown generation arguments {sorted(generation_kwargs)}; use max_new_tokens, "
                             f"temperature, top_p, stop, seed")
         chunks = self._fit_context(question, chunks, params.max_new_tokens)
-        return self._events(question, chunks, question_state, params, start, retrieval_s)
+        return self._events(question, chunks, params, start, retrieval_s)
 
-    def _events(self, question, chunks, question_state, params, start, retrieval_s) -> Iterator[dict]:
+    def _events(self, question, chunks, params, start, retrieval_s) -> Iterator[dict]:
         yield {"type": "sources", "chunks": chunks}
         generation_start = time.perf_counter()
+        readings: list[Reading] = []
+        first = None
+        usage = {"prompt_tokens": 0, "completion_tokens": 0}
         if not chunks:  # nothing to answer from
-            answer, abstained, raw, usage, first = self.prompt.abstain_phrase, True, "", {"prompt_tokens": 0,
-                                                                                          "completion_tokens": 0}, None
+            best = Reading([], self.prompt.abstain_phrase, "", True, 0.0, 0)
+        elif self.reading == "per_chunk" and len(chunks) > 1:
+            for chunk in chunks:  # each chunk read alone; the answers are compared once all are in
+                run = self._generation(question, [chunk], params)
+                readings.append(self._reading(run, "".join(run), [chunk], question, usage))
+            best = best_reading(readings)
+            first = time.perf_counter() - generation_start
+            yield {"type": "token", "text": best.raw_answer}
         else:
-            beams = self.beams if params.temperature == 0.0 else 1
-            accept = self.prompt.grounded_in([c.chunk.text for c in chunks], question) if beams > 1 else None
-            run = PieceGeneration(self.model, self._pieces(question, chunks, question_state), params,
-                                  self.stop_pattern, self._constraint(chunks), beams, accept)
+            run = self._generation(question, chunks, params)
             try:
                 for piece in run:
                     yield {"type": "token", "text": piece}
             finally:
                 run.close()
-            raw = run.result.text
-            answer, abstained = self.prompt.postprocess(raw, question)
-            usage = {"prompt_tokens": run.result.prompt_tokens, "completion_tokens": run.result.completion_tokens}
-            first = run.first_token_s
+            readings.append(self._reading(run, run.result.text, chunks, question, usage))
+            best, first = readings[0], run.first_token_s
         end = time.perf_counter()
         ttft = (generation_start - start) + (first if first is not None else end - generation_start)
         timings = {"retrieval_s": retrieval_s, "generation_s": end - generation_start, "ttft_s": ttft,
                    "prefill_s": first if first is not None else 0.0, "total_s": end - start}
-        yield {"type": "done", "answer": RagAnswer(question, answer, chunks, abstained, timings, usage, raw)}
+        yield {"type": "done", "answer": RagAnswer(question, best.answer, chunks, best.abstained, timings, usage,
+                                                   best.raw_answer, readings, best.chunk_ids)}
+
+    def _generation(self, question: str, chunks: list[RetrievedChunk], params) -> PieceGeneration:
+        """The decoding of an answer from ``chunks`` (beam search when greedy and ``beams > 1``)."""
+        beams = self.beams if params.temperature == 0.0 else 1
+        texts = [c.chunk.text for c in chunks]
+        accept = [self.prompt.grounded_in(texts, question)] if beams > 1 else []
+        if beams > 1 and self.prefer_spans:
+            accept.insert(0, self.prompt.grounded_in(texts, question, spans_only=True))
+        return PieceGeneration(self.model, self._pieces(question, chunks), params,
+                               self.stop_pattern, self._constraint(chunks), beams, accept)
+
+    def _reading(self, run: PieceGeneration, raw: str, chunks: list[RetrievedChunk], question: str,
+                 usage: dict[str, int]) -> Reading:
+        """The finished ``run`` as a Reading (its token counts added to ``usage``)."""
+        usage["prompt_tokens"] += run.result.prompt_tokens
+        usage["completion_tokens"] += run.result.completion_tokens
+        answer, abstained = self.prompt.postprocess(raw, question)
+        return Reading([c.chunk.id for c in chunks], answer, raw, abstained, run.logprob, run.result.completion_tokens)
 
     def _fit_context(self, question: str, chunks: list[RetrievedChunk], max_new_tokens: int) -> list[RetrievedChunk]:
         """Drop the lowest-ranked chunks while the prompt would not fit the context window."""
@@ -451,19 +500,18 @@ class RagPipeline:
             chunks.pop()
         return chunks
 
-    def _pieces(self, question: str, chunks: list[RetrievedChunk], question_state) -> list[Piece]:
+    def _pieces(self, question: str, chunks: list[RetrievedChunk]) -> list[Piece]:
+        """The prompt as pieces; with kv_reuse the fixed start and the first chunk carry their cached states."""
         segments = self.prompt.segments(self.model, [c.chunk.text for c in chunks], question)
-        reuse = self.kv_cache is not None
-        pieces = [self._prefix_piece(segments.before_context) if reuse else Piece(self._ids(segments.before_context))]
+        pieces = [self._prefix_piece()]
         for i, retrieved in enumerate(chunks):
             if i:
                 pieces.append(Piece(self._ids(segments.separator)))
             ids = self._ids(retrieved.chunk.text)
+            reuse = self.kv_cache is not None and i == 0  # a state is exact only right after the prompt start
             pieces.append(Piece(ids, self._chunk_state(retrieved.chunk, ids) if reuse else None))
         pieces.append(Piece(self._ids(segments.before_question)))
-        question_ids = self._ids(question)
-        usable = reuse and question_state is not None and question_state.shape[3] == len(question_ids)
-        pieces.append(Piece(question_ids, question_state if usable else None))
+        pieces.append(Piece(self._ids(question)))
         pieces.append(Piece(self._ids(segments.after_question)))
         return [p for p in pieces if p.ids]
 
@@ -476,16 +524,22 @@ class RagPipeline:
     def _ids(self, text: str) -> list[int]:
         return self.model.tokenizer(text, add_special_tokens=False).input_ids if text else []
 
-    def _prefix_piece(self, text: str) -> Piece:
-        ids = self._ids(text)
-        if text not in self._prefix_states:  # the fixed prompt start: computed once, exact (it starts at 0)
-            self._prefix_states = {text: compute_kv(self.model, ids)}
-        return Piece(ids, self._prefix_states[text])
+    def _prompt_start(self) -> str:
+        """The prompt's fixed start (system instruction, few-shot turns, the template up to the context)."""
+        return self.prompt.segments(self.model, [], "").before_context
+
+    def _prefix_piece(self) -> Piece:
+        """The prompt's fixed start with its KV state, computed once and reused (exact: it starts at 0)."""
+        text = self._prompt_start()
+        if text not in self._prefix_states:
+            self._prefix_states = {text: compute_kv(self.model, self._ids(text))}
+        return Piece(self._ids(text), self._prefix_states[text])
 
     def _chunk_state(self, chunk: Chunk, ids: list[int]) -> torch.Tensor:
+        """The chunk's cached KV state (computed after the prompt start, and cached, when missing)."""
         state = self.kv_cache.get(chunk.id)
         if state is None or state.shape[3] != len(ids):
-            state = compute_kv(self.model, ids)
+            state = compute_kv(self.model, ids, prefix=self._prefix_piece().state)
             self.kv_cache.put(chunk.id, state)
         return state
 
@@ -553,6 +607,14 @@ def _as_retrieved(item, rank: int) -> RetrievedChunk:
     if isinstance(item, str) and item.strip():
         return RetrievedChunk(Chunk(chunk_id("", 0, len(item), item), item, {"source": "", "title": ""}), 0.0, rank)
     raise TypeError(f"chunks must be RetrievedChunk, Chunk or non-empty str items, got {type(item).__name__}")
+
+
+def best_reading(readings: list[Reading], rank_penalty: float = READING_RANK_PENALTY) -> Reading:
+    """The non-abstaining reading (in retrieval order) with the highest log-probability less ``rank_penalty``
+    per rank below the first; the first reading when all abstain."""
+    answered = [(r.logprob - rank_penalty * rank, r) for rank, r in enumerate(readings)
+                if not r.abstained and r.answer]
+    return max(answered, key=lambda pair: pair[0])[1] if answered else readings[0]
 
 
 def _drain(events: Iterator[dict]) -> RagAnswer:

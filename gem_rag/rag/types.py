@@ -24,6 +24,19 @@ class RetrievedChunk:
 
 
 @dataclass
+class Reading:
+    """One reading of the context: the answer the model gave from ``chunk_ids`` and its log-probability (the
+    sum over its tokens; higher means the model was surer)."""
+
+    chunk_ids: list[str]
+    answer: str
+    raw_answer: str
+    abstained: bool
+    logprob: float
+    tokens: int
+
+
+@dataclass
 class RagAnswer:
     """The answer to one question, the context it was generated from, timings (s) and token usage."""
 
@@ -34,6 +47,8 @@ class RagAnswer:
     timings: dict[str, float]  # retrieval_s, generation_s, ttft_s, total_s
     usage: dict[str, int]  # prompt_tokens, completion_tokens
     raw_answer: str = ""  # the model's text before post-processing
+    readings: list[Reading] = field(default_factory=list)  # one per chunk with reading="per_chunk", else one
+    answer_chunk_ids: list[str] = field(default_factory=list)  # the chunks the chosen answer was read from
 
 
 @dataclass

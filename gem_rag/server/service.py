@@ -173,6 +173,7 @@ class RagService:
             "answer": answer.answer,
             "abstained": answer.abstained,
             "sources": [source_json(c) for c in answer.chunks],
+            "answer_source_ids": list(answer.answer_chunk_ids),
             "timings": {name: round(float(value), 3) for name, value in answer.timings.items()},
             "usage": dict(answer.usage),
             "consistency": self._consistency(answer),

@@ -60,7 +60,7 @@ function showTimings(timings, usage) {
   $("timings").textContent = parts.join(" · ");
 }
 
-function showSources(sources) {
+function showSources(sources, answeredFrom = []) {
   const list = $("sources");
   list.replaceChildren();
   const top = Math.max(...sources.map((s) => s.score), 1e-9);
@@ -75,6 +75,13 @@ function showSources(sources) {
     name.className = "source-title";
     name.textContent = source.title;
     title.append(name);
+    if (answeredFrom.length === 1 && answeredFrom[0] === source.id) {
+      item.classList.add("answered");
+      const tag = document.createElement("span");
+      tag.className = "answer-tag";
+      tag.textContent = "answer read here";
+      title.append(tag);
+    }
     const path = document.createElement("div");
     path.className = "source-path";
     path.textContent = source.source;
@@ -127,7 +134,7 @@ async function ask(question) {
       else if (event.type === "done") {
         answer.textContent = event.answer;
         answer.dataset.done = "true";
-        showSources(event.sources);
+        showSources(event.sources, event.answer_source_ids || []);
         showConsistency(event.consistency);
         showTimings(event.timings || {}, event.usage);
       } else if (event.type === "error") throw new Error(event.message);
