@@ -351,3 +351,13 @@ def test_best_reading_weighs_probability_against_retrieval_rank():
     assert best_reading([reading("first", -5.0), reading("second", -2.0)]).answer == "second"
     assert best_reading([reading(ABSTAIN_PHRASE, -0.1, True), reading("second", -9.0)]).answer == "second"
     assert best_reading([reading(ABSTAIN_PHRASE, -0.1, True), reading(ABSTAIN_PHRASE, -0.2, True)]).abstained
+
+
+def test_off_topic_questions_get_the_abstention_without_reading(rag):
+    answer = rag.answer("Which team won the 1998 football world cup final?", k=2, **GEN)
+    assert answer.abstained and answer.answer == ABSTAIN_PHRASE and answer.chunks  # sources are still shown
+    assert answer.usage["completion_tokens"] == 0 and not answer.readings
+    on_topic = rag.answer("How long is the Nile?", k=2, **GEN)
+    assert not on_topic.abstained and "6,650" in on_topic.answer
+    with pytest.raises(ValueError, match="min_dense_score"):
+        RagPipeline(rag.model, min_dense_score=2.0)

@@ -45,9 +45,14 @@ READINGS = ("joint", "per_chunk")
 # per-chunk reading: a lower-ranked chunk's answer must be this many nats more probable per rank to win
 # (chosen on the reader dev set, benchmarks/rag_prompt_dev.py --retrieve-from; see docs/benchmarks.md)
 READING_RANK_PENALTY = 2.0
+# abstain without reading when the best dense hit's cosine is below this (the default GEM model as the embedder
+# only): 0.1 below the lowest best hit of the on-topic dev questions (0.554); it turns away 67-70 % of questions
+# asked of the other dev corpus (benchmarks/rag_prompt_dev.py's sets; see docs/benchmarks.md)
+DEFAULT_MIN_DENSE_SCORE = 0.45
 PIPELINE_FILE = "pipeline.json"
 # settings saved since the retrieval and answer options were added; an older save lacks them: defaults apply
-LATER_SETTINGS = ("fusion", "dense_weight", "rrf_k", "answer_mode", "beams", "reading", "prefer_spans")
+LATER_SETTINGS = ("fusion", "dense_weight", "rrf_k", "answer_mode", "beams", "reading", "prefer_spans",
+                  "min_dense_score")
 FLUSH_CHUNKS = 256  # chunks embedded together while indexing
 SENTENCE_END = re.compile(r"(?<=[a-z0-9%)\]])\.(?=\s)")  # "1982. " but not "U.S. "
 
@@ -88,6 +93,9 @@ class RagPipeline:
         prefer_spans: with beams, take the most probable answer that the context contains word for word (case
             and punctuation aside), or the abstention, when one of the finished hypotheses is; else the most
             probable answer that does not repeat a few-shot example.
+        min_dense_score: when the model itself embeds (``embedder=None``) and dense or hybrid retrieval's best
+            hit has a cosine below this, the question is taken to be off the documents' topic: the answer is
+            the abstention phrase, without reading (the chunks are still returned). ``None`` turns it off.
         stop_at_sentence_end: end answers at the first sentence end (they are meant to be short spans;
             post-processing keeps only the first sentence anyway, so this only saves decoding time).
     """
@@ -100,11 +108,16 @@ class RagPipeline:
                  embed_token_budget: int = 512, candidates: int = 50,
                  fusion: str = DEFAULT_FUSION, dense_weight: float = DEFAULT_DENSE_WEIGHT, rrf_k: int = 60,
                  answer_mode: str = "generative", beams: int = 8, reading: str = "per_chunk",
-                 prefer_spans: bool = True, stop_at_sentence_end: bool = True):
+                 prefer_spans: bool = True, min_dense_score: float | None = DEFAULT_MIN_DENSE_SCORE,
+                 stop_at_sentence_end: bool = True):
         if retrieval not in RETRIEVAL_MODES:
             raise ValueError(f"retrieval must be one of {RETRIEVAL_MODES}, got {retrieval!r}")
         if answer_mode not in ANSWER_MODES:
             raise ValueError(f"answer_mode must be one of {ANSWER_MODES}, got {answer_mode!r}")
+        if min_dense_score is not None and (isinstance(min_dense_score, bool) or
+                                            not isinstance(min_dense_score, (int, float)) or
+                                            not -1 <= min_dense_score <= 1):
+            raise ValueError(f"min_dense_score must be a cosine in [-1, 1] or None, got {min_dense_score!r}")
         if reading not in READINGS:
             raise ValueError(f"reading must be one of {READINGS}, got {reading!r}")
         if isinstance(beams, bool) or not isinstance(beams, int) or not 1 <= beams <= 64:
@@ -137,6 +150,7 @@ class RagPipeline:
         self.beams = beams
         self.reading = reading
         self.prefer_spans = bool(prefer_spans)
+        self.min_dense_score = min_dense_score
         self.stop_pattern = SENTENCE_END if stop_at_sentence_end else None
         self.kv_reuse = bool(kv_reuse)
         self.kv_cache: KVCache | None = None
@@ -347,16 +361,17 @@ class RagPipeline:
         Example:
             >>> [(r.rank, r.chunk.metadata["source"]) for r in rag.retrieve("open a file", k=2)]
         """
-        return self._retrieve(question, k)
+        return self._retrieve(question, k)[0]
 
-    def _retrieve(self, question: str, k: int) -> list[RetrievedChunk]:
+    def _retrieve(self, question: str, k: int) -> tuple[list[RetrievedChunk], float | None]:
+        """The k best chunks and the best dense hit's score (None without a dense ranking)."""
         if not isinstance(question, str) or not question.strip():
             raise ValueError("question must be a non-empty string")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}")
         with self._lock:
             if not len(self.store):
-                return []
+                return [], None
             fetch = max(k, self.candidates) if self.retrieval == "hybrid" else k
             rankings = self._rankings(question, fetch)
             if self.retrieval == "hybrid":
@@ -365,7 +380,8 @@ class RagPipeline:
                 scored = rankings[0][:k]
             chunks = {c.id: c for c in self.store.get([i for i, _ in scored])}
         results = [RetrievedChunk(chunks[i], float(s), rank) for rank, (i, s) in enumerate(scored, start=1)]
-        return results
+        best_dense = rankings[0][0][1] if self.retrieval != "bm25" and rankings[0] else None
+        return results, best_dense
 
     def _rankings(self, question: str, fetch: int) -> list[list[tuple[str, float]]]:
         """The (id, score) rankings of the retrievers ``self.retrieval`` uses ([dense, BM25] for hybrid), each
@@ -423,12 +439,14 @@ class RagPipeline:
         """Yield ``{"type": "sources", "chunks"}``, then ``{"type": "token", "text"}`` pieces, then
         ``{"type": "done", "answer": RagAnswer}``."""
         start = time.perf_counter()
-        chunks = self._retrieve(question, k)
+        chunks, best_dense = self._retrieve(question, k)
         retrieval_s = time.perf_counter() - start
-        return self._answer_events(question, chunks, start, retrieval_s, generation_kwargs)
+        off_topic = (self.min_dense_score is not None and self.embedder is self.model and best_dense is not None
+                     and best_dense < self.min_dense_score)
+        return self._answer_events(question, chunks, start, retrieval_s, generation_kwargs, off_topic)
 
     def _answer_events(self, question: str, chunks: list[RetrievedChunk], start: float,
-                       retrieval_s: float, generation_kwargs: dict) -> Iterator[dict]:
+                       retrieval_s: float, generation_kwargs: dict, off_topic: bool = False) -> Iterator[dict]:
         if not isinstance(question, str) or not question.strip():
             raise ValueError("question must be a non-empty string")
         params = check_sampling(generation_kwargs.pop("max_new_tokens", self.max_new_tokens),
@@ -438,15 +456,15 @@ class RagPipeline:
             raise TypeError(f"unknown generation arguments {sorted(generation_kwargs)}; use max_new_tokens, "
                             f"temperature, top_p, stop, seed")
         chunks = self._fit_context(question, chunks, params.max_new_tokens)
-        return self._events(question, chunks, params, start, retrieval_s)
+        return self._events(question, chunks, params, start, retrieval_s, off_topic)
 
-    def _events(self, question, chunks, params, start, retrieval_s) -> Iterator[dict]:
+    def _events(self, question, chunks, params, start, retrieval_s, off_topic: bool) -> Iterator[dict]:
         yield {"type": "sources", "chunks": chunks}
         generation_start = time.perf_counter()
         readings: list[Reading] = []
         first = None
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
-        if not chunks:  # nothing to answer from
+        if not chunks or off_topic:  # nothing (relevant) to answer from
             best = Reading([], self.prompt.abstain_phrase, "", True, 0.0, 0)
         elif self.reading == "per_chunk" and len(chunks) > 1:
             for chunk in chunks:  # each chunk read alone; the answers are compared once all are in
