@@ -59,10 +59,14 @@ def prompt_dev(r: dict) -> list[str]:
         context = (f"the {k} chunks the default pipeline retrieves (hybrid) from every paragraph of the pages the "
                    f"questions come from; gold passage among them for {100 * r['gold_passage_retrieved']:.0f}% of "
                    f"answerable questions")
-    words = f", {r['mean_context_words']:.0f} words on average" if "mean_context_words" in r else ""
-    out = [f"Answer decoding on a development set (never SQuAD): {r['items']} questions written for this "
-           f"project over the training corpus (`benchmarks/reader_dev_items.py`, `rag_prompt_dev.py`); context = "
-           f"{context}{words}.",
+    words = (f", {r['mean_context_words']:.0f} words on average"
+             if "mean_context_words" in r and "--retrieve-from" not in r["command"] else "")
+    howto = "--items howto" in r["command"]
+    items = ("how-to questions written for this project over the Python docs of the training corpus "
+             "(`benchmarks/reader_dev_howto_items.py`" if howto else
+             "questions written for this project over the training corpus (`benchmarks/reader_dev_items.py`")
+    out = [f"Answer decoding on a development set (never SQuAD): {r['items']} {items}, `rag_prompt_dev.py`); "
+           f"context = {context}{words}.",
            "", "| decoding | F1 (answerable) | abstained on unanswerable | seconds |", "|---|---|---|---|"]
     for name, v in r["variants"].items():
         out.append(f"| {labels.get(name, name)} | {v['f1']:.1f} (n={v['answerable']}) | "
@@ -170,6 +174,7 @@ def main() -> None:
     for name, render in (("fusion_dev", fusion_dev), ("retrieval", retrieval), ("prompt_dev_distractors0", prompt_dev),
                          ("prompt_dev_distractors0_paragraphs", prompt_dev),
                          ("prompt_dev_distractors2_paragraphs", prompt_dev), ("prompt_dev_retrieved_k3", prompt_dev),
+                         ("prompt_dev_retrieved_k3_howto", prompt_dev),
                          ("answer_quality", quality), ("answer_quality_extractive", quality), ("memory", memory)):
         result = _load(folder, name)
         if result:

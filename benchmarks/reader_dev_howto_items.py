@@ -8,13 +8,12 @@ Pages were hand-picked from the HOWTO, installing and library pages that answer 
 (library/json and the tutorial pages appetite, classes, controlflow, datastructures, errors,
 inputoutput, interpreter, introduction, modules, stdlib, stdlib2 and venv); 16 pages are used.
 
-Each item: (title, context, question, gold_answers or None).
-Contexts are 2-5 consecutive sentences copied verbatim from the page text
-(whitespace collapsed); gold answers are verbatim spans of the context.
-Unanswerable items have gold None.
+The item format is that of reader_dev_items.py (contexts: 2-5 consecutive sentences of the page, whitespace
+collapsed; answers: spans of the context; None: the context does not answer the question). Run this file with
+the corpus path to check every context and answer against the corpus.
 """
 
-ITEMS = [  # (title, context, question, gold_answers or None)
+ITEMS = [  # (page title, context, question, gold answers or None)
     # --- howto/sorting ---
     ("Sorting HOW TO",
      "You can also use the :meth:`list.sort` method. It modifies the list in-place (and returns ``None`` to avoid confusion). Usually it's less convenient than :func:`sorted` - but if you don't need the original list, it's slightly more efficient.",
