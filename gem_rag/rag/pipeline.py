@@ -159,7 +159,7 @@ class RagPipeline:
             prompt_start = hashlib.sha256(self._prompt_start().encode()).hexdigest()[:16]
             self.kv_cache = KVCache(kv_cache_bytes, disk_dir=kv_cache_dir, disk_max_bytes=kv_cache_disk_bytes,
                                     fingerprint=f"{model_fingerprint(self.model)}|{prompt_start}")
-        self._prefix_states: dict[str, torch.Tensor] = {}
+        self._prefix: dict[str, Piece] = {}  # prompt start text -> its ids and KV state (one entry)
         self._sources: dict[str, dict] = {}  # source file -> {"hash", "chunk_ids"}
         self._text_keys: dict[str, str] | None = None  # dedup key -> chunk id, built lazily
         self._bm25: tuple[BM25Index, list[str]] | None = None
@@ -521,7 +521,7 @@ class RagPipeline:
     def _pieces(self, question: str, chunks: list[RetrievedChunk]) -> list[Piece]:
         """The prompt as pieces; with kv_reuse the fixed start and the first chunk carry their cached states."""
         segments = self.prompt.segments(self.model, [c.chunk.text for c in chunks], question)
-        pieces = [self._prefix_piece()]
+        pieces = [self._prefix_piece(segments.before_context)]
         for i, retrieved in enumerate(chunks):
             if i:
                 pieces.append(Piece(self._ids(segments.separator)))
@@ -546,12 +546,14 @@ class RagPipeline:
         """The prompt's fixed start (system instruction, few-shot turns, the template up to the context)."""
         return self.prompt.segments(self.model, [], "").before_context
 
-    def _prefix_piece(self) -> Piece:
-        """The prompt's fixed start with its KV state, computed once and reused (exact: it starts at 0)."""
-        text = self._prompt_start()
-        if text not in self._prefix_states:
-            self._prefix_states = {text: compute_kv(self.model, self._ids(text))}
-        return Piece(self._ids(text), self._prefix_states[text])
+    def _prefix_piece(self, text: str | None = None) -> Piece:
+        """The prompt's fixed start (``text``, rendered when not given) with its KV state, tokenized and computed
+        once and reused (exact: it starts at 0)."""
+        text = self._prompt_start() if text is None else text
+        if text not in self._prefix:
+            ids = self._ids(text)
+            self._prefix = {text: Piece(ids, compute_kv(self.model, ids))}
+        return self._prefix[text]
 
     def _chunk_state(self, chunk: Chunk, ids: list[int]) -> torch.Tensor:
         """The chunk's cached KV state (computed after the prompt start, and cached, when missing)."""

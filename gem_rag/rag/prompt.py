@@ -126,12 +126,11 @@ class AnswerPrompt:
 
     def grounded_in(self, chunks: Sequence[str], question: str, spans_only: bool = False) -> Callable[[str], bool]:
         """A check for raw answers: False when the post-processed answer only repeats words of the question
-        ("popular?" for "... become more popular?"), announces instead of answering ("use the following:",
-        the opening of a code block),
-        or is text of the few-shot examples that the context does
-        not contain (a small model's beam search likes to repeat an example's answer, such as "1891", under a
-        long context); with ``spans_only``, also False for every answer the context does not contain word for
-        word (case and punctuation aside). The abstention always passes."""
+        ("popular?" for "... become more popular?"), announces instead of answering ("use the following:", the
+        opening of a code block), or is text of the few-shot examples that the context does not contain (a small
+        model's beam search likes to repeat an example's answer, such as "1891", under a long context); with
+        ``spans_only``, also False for every answer the context does not contain word for word (case and
+        punctuation aside). The abstention always passes."""
         examples = f" {_normalise(' '.join(' '.join(turn) for turn in self.examples))} "
         context = f" {_normalise(' '.join(chunks))} "
         asked = f" {_normalise(question)} "
