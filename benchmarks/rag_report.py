@@ -146,6 +146,20 @@ def latency(r: dict) -> list[str]:
     return out
 
 
+def offtopic(r: dict) -> list[str]:
+    out = [f"Off-topic threshold on the development sets: the best dense hit's cosine of each question set against "
+           f"each development index (on-topic: the questions' own corpus); the pipeline abstains below "
+           f"{r['threshold']}.", "", "| questions -> passages | on-topic | min | median | max | below threshold |",
+           "|---|---|---|---|---|---|"]
+    for name, e in r["pairs"].items():
+        out.append(f"| {name} | {'yes' if e['on_topic'] else 'no'} | {e['min']:.3f} | {e['median']:.3f} | "
+                   f"{e['max']:.3f} | {100 * e['below_threshold']:.0f}% |")
+    squad = (f" For the record (not used to choose): the 100 SQuAD questions' lowest best hit is "
+             f"{r['squad_100_min_best_hit']:.3f}." if "squad_100_min_best_hit" in r else "")
+    out += ["", f"Command: `{r['command']}`; machine: {_machine(r)}.{squad}"]
+    return out
+
+
 def memory(r: dict) -> list[str]:
     labels = {"llm_only": "SmolLM2 alone (generation only)", "single": "single model (GEM), index + answer",
               "single_kv_reuse": "single model + KV reuse (256 MiB cache)",
@@ -175,7 +189,8 @@ def main() -> None:
                          ("prompt_dev_distractors0_paragraphs", prompt_dev),
                          ("prompt_dev_distractors2_paragraphs", prompt_dev), ("prompt_dev_retrieved_k3", prompt_dev),
                          ("prompt_dev_retrieved_k3_howto", prompt_dev),
-                         ("answer_quality", quality), ("answer_quality_extractive", quality), ("memory", memory)):
+                         ("offtopic_dev", offtopic), ("answer_quality", quality),
+                         ("answer_quality_extractive", quality), ("memory", memory)):
         result = _load(folder, name)
         if result:
             lines += render(result) + [""]

@@ -47,7 +47,7 @@ READINGS = ("joint", "per_chunk")
 READING_RANK_PENALTY = 2.0
 # abstain without reading when the best dense hit's cosine is below this (the default GEM model as the embedder
 # only): 0.1 below the lowest best hit of the on-topic dev questions (0.554); it turns away 67-70 % of questions
-# asked of the other dev corpus (benchmarks/rag_prompt_dev.py's sets; see docs/benchmarks.md)
+# asked of the other dev corpus (benchmarks/offtopic_dev.py; see docs/benchmarks.md)
 DEFAULT_MIN_DENSE_SCORE = 0.45
 PIPELINE_FILE = "pipeline.json"
 # settings saved since the retrieval and answer options were added; an older save lacks them: defaults apply
