@@ -6,6 +6,8 @@ Tasks (all on evaluation-only data, never trained on):
   lee    Spearman correlation of cosine similarity with human ratings (Lee et al. 2005, 1,225 pairs)
   qa     SQuAD EM/F1 with the gold paragraph as context (100 questions, greedy), base vs GEM
   ppl    perplexity on the held-out slice of the training rows (documents never trained on), base vs GEM
+  samedoc  a development figure, not evaluation data: on the held-out slice of the training rows, the AUC that a
+         passage is closer to another passage of its document than to one of another document of its corpus
 
 Example:
     python benchmarks/retrieval_quality.py --gem gem_rag/weights/smollm2-135m-gem --json docs/retrieval_quality.json
@@ -26,10 +28,10 @@ import numpy as np
 import torch
 
 from gem_rag import GemModel
-from gem_rag.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k, squad_exact_match, squad_f1
+from gem_rag.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k, same_group_auc, squad_exact_match, squad_f1
 
 ALL_MODELS = ("base-mean", "base-last", "base-special", "gem", "minilm", "bm25")
-ALL_TASKS = ("squad", "faq", "lee", "qa", "ppl")
+ALL_TASKS = ("squad", "faq", "lee", "qa", "ppl", "samedoc")
 QA_PROMPT = ("Answer the question using the context. Reply with the short answer only.\n\n"
              "Context: {context}\n\nQuestion: {question}")
 
@@ -63,10 +65,11 @@ def load_lee(data_dir: Path):
     return [json.loads(line) for line in (data_dir / "lee-document-similarity.jsonl").read_text().splitlines() if line.strip()]
 
 
-def load_heldout(rows_path: Path, limit: int) -> list[str]:
+def load_heldout(rows_path: Path, limit: int | None = None) -> list:
+    """Held-out rows (documents never trained on)."""
     from gem_rag.training.data import read_rows
 
-    return [r.text for r in read_rows(rows_path) if r.split == "val"][:limit]
+    return [r for r in read_rows(rows_path) if r.split == "val"][:limit]
 
 
 # ------------------------------------------------------------------ embedders
@@ -276,11 +279,19 @@ def main(argv: list[str] | None = None) -> int:
                 figures.setdefault(name, {})["oracle_qa"] = oracle_qa(model, items, batch)
                 print(f"qa {name}: {figures[name]['oracle_qa']['f1']} F1", flush=True)
     if "ppl" in tasks and args.rows:
-        texts = load_heldout(Path(args.rows), args.ppl_rows)
+        texts = [r.text for r in load_heldout(Path(args.rows), args.ppl_rows)]
         for name, model in (("base", base), ("gem", gem)):
             if model is not None:
                 figures.setdefault(name, {})["heldout_perplexity"] = perplexity(model, texts)
                 print(f"ppl {name}: {figures[name]['heldout_perplexity']}", flush=True)
+    if "samedoc" in tasks and args.rows:
+        heldout = load_heldout(Path(args.rows))
+        for name, embedder in embedders.items():
+            if name != "bm25":
+                vectors = embedder.embed([r.text for r in heldout], kind="document")
+                auc = same_group_auc(vectors, [r.doc for r in heldout], [r.source for r in heldout])
+                figures.setdefault(name, {})["samedoc_auc"] = round(auc, 4)
+                print(f"samedoc {name}: {figures[name]['samedoc_auc']}", flush=True)
     results["seconds"] = round(time.time() - started, 1)
     text = json.dumps(results, indent=2)
     if args.json:

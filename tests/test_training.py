@@ -135,6 +135,32 @@ def test_ntp_batch_layout(rows_file):
     assert set(kinds) <= {"ict", "dropout"}
 
 
+def test_crop_and_neighbour_positives(rows_file):
+    tokenizer = GemModel.from_pretrained(gem_weights=None).tokenizer
+    special = len(tokenizer)
+    rows = read_rows(rows_file)
+    sampler = RowSampler(rows, tokenizer, special_ids=[special], max_tokens=256, pad_id=0, crop_share=(0.3, 0.3))
+    multi = next(i for i, r in enumerate(rows) if len(sampler.by_doc[r.doc]) >= 2)
+    query, positive, kind = sampler.make_pair(random.Random(0), multi, "neighbour")
+    siblings = [sampler.encode(rows[i].text) + [special] for i in sampler.by_doc[rows[multi].doc] if i != multi]
+    assert kind == "neighbour" and query == sampler.encode(rows[multi].text) + [special] and positive in siblings
+    query, positive, kind = sampler.make_pair(random.Random(1), multi, "crop")
+    text = tokenizer.decode(query[:-1])
+    assert kind == "crop" and query != positive and text in rows[multi].text
+    assert abs(len(text.split()) - 0.3 * len(rows[multi].text.split())) <= 1
+    alone = RowSampler([rows[multi]], tokenizer, special_ids=[special], max_tokens=256, pad_id=0)
+    assert alone.make_pair(random.Random(0), 0, "neighbour")[2] == "crop"  # a one-passage document crops instead
+
+
+def test_same_group_auc():
+    from gem_rag.eval.metrics import same_group_auc
+
+    vectors = [[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]]
+    assert same_group_auc(vectors, ["a", "a", "b", "b"]) == 1.0
+    assert same_group_auc(vectors, ["a", "b", "a", "b"]) < 0.5
+    assert same_group_auc(vectors, ["a", "a", "b", "b"], strata=["x", "y", "x", "y"]) is None  # no same pair in a stratum
+
+
 def test_lora_training_resume_and_artefact_round_trip(rows_file, tmp_path):
     out = tmp_path / "lora"
     cfg = small_config(rows_file, out)
@@ -162,6 +188,22 @@ def test_lora_training_resume_and_artefact_round_trip(rows_file, tmp_path):
     assert np.allclose(got, expected, atol=2e-2), np.abs(got - expected).max()
     base = GemModel.from_pretrained(gem_weights=None).embed(texts)
     assert not np.allclose(got, base, atol=1e-3)  # the artefact really changed the model
+
+
+def test_init_from_artefact_continues_it(rows_file, tmp_path):
+    first = small_config(rows_file, tmp_path / "first", ntp_steps=0, contrastive_steps=1, eval_rows=0)
+    train(first)
+    artefact = tmp_path / "first" / "artefact"
+    again = Trainer(small_config(rows_file, tmp_path / "again", init_from=str(artefact)))
+    from safetensors.torch import load_file
+
+    saved = load_file(str(artefact / WEIGHTS_FILE))
+    assert torch.equal(again.model.special_rows.detach(), saved["special_embeddings"])
+    q_proj = again.model.lm.base_model.model.model.layers[3].self_attn.q_proj
+    assert torch.equal(q_proj.lora_B["default"].weight.detach().half(), saved["model.layers.3.self_attn.q_proj.lora_B"])
+    assert bool(saved["model.layers.3.self_attn.q_proj.lora_B"].abs().sum() > 0)  # not the zero init of a new LoRA
+    with pytest.raises(ValueError, match="--lora-r 4"):
+        Trainer(small_config(rows_file, tmp_path / "other", init_from=str(artefact), lora_r=8))
 
 
 def test_full_finetuning_exports_low_rank_deltas(rows_file, tmp_path):

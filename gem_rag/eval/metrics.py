@@ -132,6 +132,32 @@ def answer_contained(answer: str, passage: str) -> bool:
     return f" {needle} " in f" {haystack} "
 
 
+def same_group_auc(vectors, groups: Sequence[str], strata: Sequence[str] | None = None) -> float | None:
+    """P(cosine of a same-group pair > cosine of a different-group pair), e.g. passages of one document.
+
+    ``vectors``: (N, D) array or tensor; only pairs within one stratum count (e.g. one corpus, so that
+    telling the Linux docs from Wikipedia earns nothing). Ties count half. None when a side has no pairs.
+
+    Example:
+        >>> same_group_auc([[1, 0], [0.9, 0.1], [0, 1]], ["a", "a", "b"])
+        1.0
+    """
+    import numpy as np
+
+    v = np.asarray(vectors, dtype=np.float64)
+    v = v / np.linalg.norm(v, axis=1, keepdims=True).clip(min=1e-12)
+    cos = v @ v.T
+    group, stratum = np.asarray(groups), np.asarray(strata if strata is not None else [""] * len(groups))
+    upper = np.triu(np.ones_like(cos, dtype=bool), k=1) & (stratum[:, None] == stratum[None, :])
+    same = cos[upper & (group[:, None] == group[None, :])]
+    different = np.sort(cos[upper & (group[:, None] != group[None, :])])
+    if not len(same) or not len(different):
+        return None
+    below = np.searchsorted(different, same, side="left")
+    ties = np.searchsorted(different, same, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(same) * len(different)))
+
+
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Spearman rank correlation (average ranks for ties); None when undefined (< 2 items or a constant side).
 

@@ -49,7 +49,8 @@ class RowSampler:
     """Draws training batches from rows; tokenises on the fly (fast tokenizer, cached per row)."""
 
     def __init__(self, rows: Sequence[Row], tokenizer, *, special_ids: Sequence[int], max_tokens: int,
-                 pad_id: int, token_dropout: float = 0.15, ict_keep_prob: float = 0.1):
+                 pad_id: int, token_dropout: float = 0.15, ict_keep_prob: float = 0.1,
+                 crop_share: tuple[float, float] = (0.3, 0.6)):
         if not rows:
             raise ValueError("no training rows: prepare them from a corpus first")
         self.rows = list(rows)
@@ -60,9 +61,15 @@ class RowSampler:
         self.pad_id = pad_id
         self.token_dropout = token_dropout
         self.ict_keep_prob = ict_keep_prob
+        self.crop_share = crop_share
         self.by_source: dict[str, list[int]] = {}
+        self.by_doc: dict[str, list[int]] = {}  # row indices of each document, in document order
+        self.doc_position: list[int] = []  # where each row sits in its document's list
         for i, row in enumerate(self.rows):
             self.by_source.setdefault(row.source, []).append(i)
+            siblings = self.by_doc.setdefault(row.doc, [])
+            self.doc_position.append(len(siblings))
+            siblings.append(i)
         self.sources = sorted(self.by_source)
         # sources weighted by sqrt(size): small corpora (e.g. Wikipedia) are not drowned out
         self.source_weights = [len(self.by_source[s]) ** 0.5 for s in self.sources]
@@ -104,14 +111,34 @@ class RowSampler:
         indices = rng.sample(pool, min(size, len(pool)))
         queries, positives, used = [], [], []
         for index in indices:
-            query, positive, kind = self.make_pair(rng, self.rows[index], rng.choice(list(kinds)))
+            query, positive, kind = self.make_pair(rng, index, rng.choice(list(kinds)))
             queries.append(query)
             positives.append(positive)
             used.append(kind)
         return queries, positives, used
 
-    def make_pair(self, rng: random.Random, row: Row, kind: str) -> tuple[list[int], list[int], str]:
-        """One positive pair of token rows (special tokens appended) for ``row``."""
+    def make_pair(self, rng: random.Random, index: int, kind: str) -> tuple[list[int], list[int], str]:
+        """One positive pair of token rows (special tokens appended) for row ``index``.
+
+        Kinds: ``heading`` (title/heading vs passage), ``ict`` (a sentence vs the rest), ``neighbour`` (the passage
+        vs the next or previous one of its document), ``crop`` (two independent word spans of the passage),
+        ``dropout`` (two copies with random tokens dropped). A row that cannot make its kind (a one-passage
+        document, no heading, one sentence) falls back to crop, ICT or dropout.
+        """
+        row = self.rows[index]
+        if kind == "neighbour":
+            siblings = self.by_doc[row.doc]
+            if len(siblings) >= 2:
+                at = self.doc_position[index]
+                step = 1 if at == 0 or (at + 1 < len(siblings) and rng.random() < 0.5) else -1
+                other = self.rows[siblings[at + step]]
+                return self.encode(row.text) + self.special_ids, self.encode(other.text) + self.special_ids, kind
+            kind = "crop"
+        if kind == "crop":
+            words = row.text.split()
+            if len(words) >= 8:
+                return self._crop(rng, words) + self.special_ids, self._crop(rng, words) + self.special_ids, kind
+            kind = "dropout"
         if kind == "heading":
             heading = row.heading if row.heading and row.heading != row.title else row.title
             if len(heading.split()) >= 2 or (heading and row.heading and row.heading != row.title):
@@ -128,6 +155,12 @@ class RowSampler:
             kind = "dropout"
         ids = self.encode(row.text)
         return self._drop(rng, ids) + self.special_ids, self._drop(rng, ids) + self.special_ids, "dropout"
+
+    def _crop(self, rng: random.Random, words: list[str]) -> list[int]:
+        """A random contiguous span of ``crop_share`` of the words (Contriever's independent cropping)."""
+        length = max(4, round(rng.uniform(*self.crop_share) * len(words)))
+        start = rng.randint(0, len(words) - length)
+        return self.encode(" ".join(words[start:start + length]))
 
     def _drop(self, rng: random.Random, ids: list[int]) -> list[int]:
         bos, text = ids[: len(self.bos_ids)], ids[len(self.bos_ids):]

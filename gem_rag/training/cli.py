@@ -42,8 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-percent", type=float, default=2.0, help="share of documents held out")
     parser.add_argument("--positives", default=None, help=f"comma list of {','.join(POSITIVE_KINDS)}")
     parser.add_argument("--lora-targets", default=None, help="comma list of module names for LoRA")
+    parser.add_argument("--crop-share", default=None, help="crop positives: low,high share of the passage per view")
     for field in fields(TrainConfig):
-        if field.name in ("rows", "out_dir", "positives", "lora_targets", "extra"):
+        if field.name in ("rows", "out_dir", "positives", "lora_targets", "crop_share", "extra"):
             continue
         flag = "--" + field.name.replace("_", "-")
         if field.type in ("bool",):
@@ -51,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                 help=f"true/false (default {field.default})")
         elif field.name == "base_model":
             parser.add_argument(flag, default=None, help="base model: folder, .gguf or hub id (default: SmolLM2-135M)")
+        elif field.name == "init_from":
+            parser.add_argument(flag, default=None, help="continue training a LoRA artefact (e.g. the shipped one)")
         else:
             kind = {"int": int, "float": float, "str": str}[str(field.type)]
             parser.add_argument(flag, type=kind, default=None, help=f"default {field.default}")
@@ -64,6 +67,8 @@ def config_from_args(args: argparse.Namespace, rows: str) -> TrainConfig:
             values[field.name] = value
     if args.positives:
         values["positives"] = tuple(p.strip() for p in args.positives.split(",") if p.strip())
+    if args.crop_share:
+        values["crop_share"] = tuple(float(p) for p in args.crop_share.split(","))
     if args.lora_targets:
         values["lora_targets"] = tuple(p.strip() for p in args.lora_targets.split(",") if p.strip())
     argv = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from gem_rag.core.artefact import ADAPTER_SCOPES
 
-POSITIVE_KINDS = ("dropout", "ict", "heading")
+POSITIVE_KINDS = ("dropout", "ict", "heading", "crop", "neighbour")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -21,6 +21,7 @@ class TrainConfig:
     rows: str  # rows file from prepare_rows
     out_dir: str
     base_model: str | None = None  # None: the default SmolLM2-135M-Instruct; else a folder, .gguf or hub id
+    init_from: str | None = None  # a LoRA artefact to start from (its LoRA factors and GEM rows): continue training
     num_special_tokens: int = 1
     seed: int = 0
     device: str = "auto"
@@ -47,9 +48,10 @@ class TrainConfig:
     # phase 2: contrastive
     contrastive_steps: int = 500
     contrastive_batch: int = 128  # pairs per step (in-batch negatives: 2 * batch - 1 for each side)
-    positives: tuple[str, ...] = POSITIVE_KINDS
+    positives: tuple[str, ...] = ("dropout", "ict", "heading")
     token_dropout: float = 0.15  # share of tokens dropped from each view for "dropout" positives
     ict_keep_prob: float = 0.1  # ICT: chance the query sentence stays in its passage
+    crop_share: tuple[float, float] = (0.3, 0.6)  # "crop": each view is a word span of this share of the passage
     domain_batches: bool = True  # draw each contrastive batch from one source (harder negatives)
     ntp_weight: float = 0.1  # weight of a plain NTP loss mixed into phase 2 (0: none, no LM head)
     ntp_mix_batch: int = 16
@@ -76,5 +78,10 @@ class TrainConfig:
             raise ValueError(f"plain_prob must be in [0, 1], got {self.plain_prob}")
         if self.grad_accum < 1 or self.ntp_steps < 0 or self.contrastive_steps < 0:
             raise ValueError("grad_accum must be >= 1 and step counts >= 0")
+        if self.init_from and self.method != "lora":
+            raise ValueError("init_from continues a LoRA artefact: it needs method='lora'")
+        if not 0.0 < self.crop_share[0] <= self.crop_share[1] <= 1.0:
+            raise ValueError(f"crop_share must be (low, high) with 0 < low <= high <= 1, got {self.crop_share!r}")
         self.positives = tuple(self.positives)
+        self.crop_share = tuple(self.crop_share)
         self.lora_targets = tuple(self.lora_targets)

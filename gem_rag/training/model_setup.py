@@ -62,7 +62,39 @@ class TrainableGem(torch.nn.Module):
         tokenizer = AutoTokenizer.from_pretrained(folder)
         lm = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="sdpa")
         special_ids = register_special_tokens(lm, tokenizer, cfg.num_special_tokens)
-        return cls(lm, tokenizer, special_ids, cfg, name)
+        trainable = cls(lm, tokenizer, special_ids, cfg, name)
+        if cfg.init_from:
+            trainable.load_artefact(cfg.init_from)
+        return trainable
+
+    def load_artefact(self, path: str | Path) -> None:
+        """Start from a LoRA artefact's factors and GEM rows (continued training); shapes must match ``cfg``."""
+        from safetensors.torch import load_file
+
+        card = artefacts.read_card(path)
+        lora = card.get("lora") or {}
+        if (lora.get("r"), lora.get("alpha")) != (self.cfg.lora_r, self.cfg.lora_alpha):
+            raise ValueError(f"init_from {path}: its LoRA is r={lora.get('r')}, alpha={lora.get('alpha')}; "
+                             f"pass --lora-r {lora.get('r')} --lora-alpha {lora.get('alpha')} to continue it")
+        tensors = load_file(str(Path(path) / artefacts.WEIGHTS_FILE))
+        special = tensors.pop("special_embeddings")
+        if special.shape != self.special_rows.shape:
+            raise ValueError(f"init_from {path}: {special.shape[0]} special token(s), this run has "
+                             f"{self.special_rows.shape[0]} (--num-special-tokens {special.shape[0]})")
+        loaded = 0
+        with torch.no_grad():
+            self.special_rows.copy_(special)
+            prefix = "base_model.model."
+            for name, module in self.lm.named_modules():
+                key = name[len(prefix):] if name.startswith(prefix) else name
+                if hasattr(module, "lora_A") and f"{key}.lora_A" in tensors:
+                    module.lora_A["default"].weight.copy_(tensors.pop(f"{key}.lora_A").float())
+                    module.lora_B["default"].weight.copy_(tensors.pop(f"{key}.lora_B").float())
+                    loaded += 1
+        if tensors:
+            raise ValueError(f"init_from {path}: {len(tensors)} tensors fit no LoRA layer of this run, e.g. "
+                             f"{sorted(tensors)[:2]} (--lora-targets must cover the artefact's layers)")
+        logger.info("Initialised from %s: %d LoRA layers and the GEM rows", path, loaded)
 
     @staticmethod
     def _add_lora(lm, cfg: TrainConfig):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from gem_rag.eval.metrics import same_group_auc
 from gem_rag.training.batches import RowSampler, pad_rows
 from gem_rag.training.config import TrainConfig
 from gem_rag.training.data import read_rows, split_sentences
@@ -74,7 +75,7 @@ class Trainer:
         self.pad_id = pad_id
         self.sampler = RowSampler(self.train_rows, tokenizer, special_ids=self.model.special_ids,
                                   max_tokens=cfg.max_tokens, pad_id=pad_id, token_dropout=cfg.token_dropout,
-                                  ict_keep_prob=cfg.ict_keep_prob)
+                                  ict_keep_prob=cfg.ict_keep_prob, crop_share=cfg.crop_share)
         self.state = {"phase": 1, "step": 0, "totals": {"1": cfg.ntp_steps, "2": cfg.contrastive_steps},
                       "history": [], "validation": {}, "seconds": {"1": 0.0, "2": 0.0}}
         self.optimizer = None
@@ -204,7 +205,11 @@ class Trainer:
     # ------------------------------------------------------------------ validation
     @torch.no_grad()
     def validate(self) -> dict:
-        """Held-out ICT retrieval (a sentence -> the rest of its passage) and perplexity on validation rows."""
+        """Held-out figures on validation rows (documents never trained on).
+
+        ICT retrieval (a sentence -> the rest of its passage), same-document AUC (a passage is closer to
+        another passage of its document than to one of another document of its corpus) and perplexity.
+        """
         if not self.val_rows:
             return {}
         self.model.eval()
@@ -227,6 +232,11 @@ class Trainer:
                 result["ict_recall_at_1"] = round(float((ranks == 0).float().mean()), 4)
                 result["ict_mrr_at_10"] = round(float(torch.where(ranks < 10, 1.0 / (ranks + 1), 0.0).mean()), 4)
                 result["ict_pairs"] = len(queries)
+            texts = [self.sampler.encode(r.text) + self.model.special_ids for r in self.val_rows]
+            vectors = torch.cat([self._embed(texts[i:i + 64]) for i in range(0, len(texts), 64)]).float().cpu()
+            auc = same_group_auc(vectors.numpy(), [r.doc for r in self.val_rows], [r.source for r in self.val_rows])
+            if auc is not None:
+                result["same_doc_auc"] = round(auc, 4)
             nll, count = 0.0, 0
             for start in range(0, len(self.val_rows), 32):
                 rows = [self.sampler.encode(r.text) for r in self.val_rows[start:start + 32]]
