@@ -14,6 +14,7 @@ by the default pipeline into --index-dir; an item's gold passage is the one hold
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -152,6 +153,30 @@ def retrieved_contexts(items: list, corpus_path: str, index_dir: str, k: int, mo
     return contexts, sum(hits) / len(hits)
 
 
+# What to do with answers that passed none of the answer checks ("::", an echo of the question):
+# "abstain" (the pipeline's rule: checked answers win, none checked means the abstention), "prefer_checked"
+# (checked answers win, else the best unchecked one), "ignore" (the rule before: checks not consulted)
+UNCHECKED_RULES = ("abstain", "prefer_checked", "ignore")
+
+
+def unchecked_rules(readings: list) -> dict:
+    """The reading each rule picks (None: the abstention)."""
+    ignored = [dataclasses.replace(r, passed_checks=True) for r in readings]
+    return {"abstain": best_reading(readings), "prefer_checked": best_reading(readings, checked_only=False),
+            "ignore": best_reading(ignored)}
+
+
+def rule_scores(pairs: list) -> dict:
+    """Mean F1 over the answerable items and abstentions on the unanswerable ones, for one rule."""
+    f1s = [0.0 if chosen is None or chosen.abstained else 100 * squad_f1(chosen.answer, gold)
+           for gold, chosen in pairs if gold is not None]
+    abstained = sum(chosen is None or chosen.abstained for gold, chosen in pairs if gold is None)
+    unchecked_chosen = sum(chosen is not None and not chosen.passed_checks for _, chosen in pairs)
+    return {"f1": round(sum(f1s) / max(len(f1s), 1), 2), "abstained_on_unanswerable": abstained,
+            "abstained_on_answerable": sum(chosen is None or chosen.abstained for gold, chosen in pairs if gold is not None),
+            "unchecked_answers_given": unchecked_chosen}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--variants", default=",".join(VARIANTS))
@@ -186,14 +211,17 @@ def main() -> None:
         f1s, abst_ok, lines = [], 0, []
         penalties = [float(x) for x in args.rank_penalties.split(",")] if rag.reading == "per_chunk" else []
         by_penalty: dict[float, list[float]] = {penalty: [] for penalty in penalties}
+        by_rule: dict[str, list] = {rule: [] for rule in UNCHECKED_RULES}
         for n, (context, question, gold) in enumerate(dev):
             others = [dev[(n + i) % len(dev)][0] for i in range(1, args.distractors + 1)]
             chunks: list[str | RetrievedChunk] = retrieved[n] if retrieved else [context, *others]
             a = rag.answer_from_chunks(question, chunks, max_new_tokens=24)
             records.setdefault(name, []).append(
                 {"question": question, "gold": gold, "answer": a.answer, "abstained": a.abstained,
-                 "readings": [{"answer": r.answer, "abstained": r.abstained, "logprob": r.logprob, "tokens": r.tokens}
-                              for r in a.readings]})
+                 "readings": [{"answer": r.answer, "abstained": r.abstained, "logprob": r.logprob, "tokens": r.tokens,
+                               "passed_checks": r.passed_checks} for r in a.readings]})
+            for rule, chosen in unchecked_rules(a.readings).items():  # the same readings, unchecked answers treated otherwise
+                by_rule[rule].append((gold, chosen))
             if gold is None:
                 abst_ok += a.abstained
             else:
@@ -206,11 +234,13 @@ def main() -> None:
         summary[name] = {"f1": sum(f1s) / len(f1s), "answerable": len(f1s), "abstained_on_unanswerable": abst_ok,
                          "unanswerable": n_unans, "seconds": time.perf_counter() - start,
                          **({"f1_by_rank_penalty": {str(k): sum(v) / len(v) for k, v in by_penalty.items()}}
-                            if penalties else {})}
+                            if penalties else {}),
+                         "by_unchecked_rule": {rule: rule_scores(pairs) for rule, pairs in by_rule.items()}}
         print(f"{name}: F1 {sum(f1s) / len(f1s):.1f} on {len(f1s)} answerable, abstained on {abst_ok}/{n_unans} "
               f"unanswerable ({time.perf_counter() - start:.0f} s)")
         if penalties:
             print("  F1 by rank penalty:", {k: round(v, 1) for k, v in summary[name]["f1_by_rank_penalty"].items()})
+        print("  by unchecked-answer rule:", summary[name]["by_unchecked_rule"])
         print("\n".join(lines), flush=True)
     if args.records:
         with open(args.records, "w", encoding="utf-8") as handle:

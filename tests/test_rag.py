@@ -134,6 +134,10 @@ def test_constrained_beam_search_finds_the_most_probable_span(model):
     run = PieceGeneration(model, [Piece(prompt)], params, None, CopySpanConstraint(tok, [source], [], {eos}), beams=64)
     assert "".join(run) == tok.decode(best) and run.result.completion_tokens == len(best)
     assert run.logprob == pytest.approx(total_logprob(best), abs=1e-3)  # the score per-chunk reading compares
+    assert run.passed_checks  # no checks: nothing to fail
+    refused = PieceGeneration(model, [Piece(prompt)], params, None, CopySpanConstraint(tok, [source], [], {eos}),
+                              beams=4, accept=[lambda text: False])
+    assert "".join(refused) and not refused.passed_checks  # the most probable text still comes, flagged
     greedy = PieceGeneration(model, [Piece(prompt)], params, None, CopySpanConstraint(tok, [source], [], {eos}))
     greedy_text = "".join(greedy)
     assert greedy_text in " Paris is in France." or greedy_text.lstrip() in "Paris is in France."
@@ -343,14 +347,18 @@ def test_best_reading_weighs_probability_against_retrieval_rank():
     from gem_rag.rag.pipeline import READING_RANK_PENALTY, best_reading
     from gem_rag.rag.types import Reading
 
-    def reading(answer, logprob, abstained=False):
-        return Reading(["id"], answer, answer, abstained, logprob, 3)
+    def reading(answer, logprob, abstained=False, passed_checks=True):
+        return Reading(["id"], answer, answer, abstained, logprob, 3, passed_checks)
 
     assert READING_RANK_PENALTY == 2.0
     assert best_reading([reading("first", -3.0), reading("second", -2.0)]).answer == "first"  # 1 nat: not enough
     assert best_reading([reading("first", -5.0), reading("second", -2.0)]).answer == "second"
     assert best_reading([reading(ABSTAIN_PHRASE, -0.1, True), reading("second", -9.0)]).answer == "second"
     assert best_reading([reading(ABSTAIN_PHRASE, -0.1, True), reading(ABSTAIN_PHRASE, -0.2, True)]).abstained
+    # an answer no check accepted ("::", an echo of the question) loses to any checked one, and alone means abstain
+    assert best_reading([reading("::", -0.5, passed_checks=False), reading("second", -9.0)]).answer == "second"
+    assert best_reading([reading("::", -0.5, passed_checks=False), reading(ABSTAIN_PHRASE, -1, True)]) is None
+    assert best_reading([reading("::", -0.5, passed_checks=False)], checked_only=False).answer == "::"
 
 
 def test_off_topic_questions_get_the_abstention_without_reading(rag):

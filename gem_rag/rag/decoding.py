@@ -162,7 +162,8 @@ class PieceGeneration:
 
     ``beams > 1``: beam search (greedy scoring only; the sampling settings other than ``max_new_tokens`` and
     ``stop`` do not apply), the text comes out in one piece at the end: the most probable completion that the
-    first of the ``accept`` checks any completion passes accepts (the most probable one when none passes)."""
+    first of the ``accept`` checks any completion passes accepts (the most probable one when none passes;
+    ``passed_checks`` then reads False)."""
 
     def __init__(self, model, pieces: list[Piece], params: SamplingParams, stop_pattern: re.Pattern | None = None,
                  constraint: CopySpanConstraint | None = None, beams: int = 1,
@@ -181,6 +182,7 @@ class PieceGeneration:
         self.result: GenerationResult | None = None
         self.first_token_s: float | None = None
         self.logprob = 0.0
+        self.passed_checks = True  # False when every beam's completion failed every ``accept`` check
         self._pieces_in = pieces
         self._out = self._run()
 
@@ -308,8 +310,9 @@ class PieceGeneration:
         start = time.perf_counter()
         ranked = self._beam_search()
         texts = [self.model.tokenizer.decode(tokens, skip_special_tokens=True) for _, tokens in ranked]
-        chosen = next((i for check in self.accept for i, text in enumerate(texts) if check(text)), 0)
-        self.logprob, tokens = ranked[chosen]
+        passed = next((i for check in self.accept for i, text in enumerate(texts) if check(text)), None)
+        self.passed_checks = passed is not None or not self.accept
+        self.logprob, tokens = ranked[passed or 0]
         self.first_token_s = time.perf_counter() - start
         if len(tokens) < self.params.max_new_tokens:
             tokens = tokens + [min(self.model.eos_token_ids)]  # the search ended it (EOS or a stop sequence)

@@ -464,24 +464,28 @@ class RagPipeline:
         readings: list[Reading] = []
         first = None
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        abstention = Reading([], self.prompt.abstain_phrase, "", True, 0.0, 0)
         if not chunks or off_topic:  # nothing (relevant) to answer from
-            best = Reading([], self.prompt.abstain_phrase, "", True, 0.0, 0)
+            best = abstention
         elif self.reading == "per_chunk" and len(chunks) > 1:
             for chunk in chunks:  # each chunk read alone; the answers are compared once all are in
                 run = self._generation(question, [chunk], params)
                 readings.append(self._reading(run, "".join(run), [chunk], question, usage))
-            best = best_reading(readings)
+            best = best_reading(readings) or abstention
             first = time.perf_counter() - generation_start
             yield {"type": "token", "text": best.raw_answer}
         else:
             run = self._generation(question, chunks, params)
             try:
                 for piece in run:
-                    yield {"type": "token", "text": piece}
+                    if run.beams == 1:  # greedy or sampled: streamed as decoded (no checks to fail)
+                        yield {"type": "token", "text": piece}
             finally:
                 run.close()
             readings.append(self._reading(run, run.result.text, chunks, question, usage))
-            best, first = readings[0], run.first_token_s
+            best, first = best_reading(readings) or abstention, run.first_token_s
+            if run.beams > 1:  # the beam search's answer arrives whole, once it is checked
+                yield {"type": "token", "text": best.raw_answer}
         end = time.perf_counter()
         ttft = (generation_start - start) + (first if first is not None else end - generation_start)
         timings = {"retrieval_s": retrieval_s, "generation_s": end - generation_start, "ttft_s": ttft,
@@ -505,7 +509,8 @@ class RagPipeline:
         usage["prompt_tokens"] += run.result.prompt_tokens
         usage["completion_tokens"] += run.result.completion_tokens
         answer, abstained = self.prompt.postprocess(raw, question)
-        return Reading([c.chunk.id for c in chunks], answer, raw, abstained, run.logprob, run.result.completion_tokens)
+        return Reading([c.chunk.id for c in chunks], answer, raw, abstained, run.logprob, run.result.completion_tokens,
+                       run.passed_checks)
 
     def _fit_context(self, question: str, chunks: list[RetrievedChunk], max_new_tokens: int) -> list[RetrievedChunk]:
         """Drop the lowest-ranked chunks while the prompt would not fit the context window."""
@@ -629,12 +634,18 @@ def _as_retrieved(item, rank: int) -> RetrievedChunk:
     raise TypeError(f"chunks must be RetrievedChunk, Chunk or non-empty str items, got {type(item).__name__}")
 
 
-def best_reading(readings: list[Reading], rank_penalty: float = READING_RANK_PENALTY) -> Reading:
+def best_reading(readings: list[Reading], rank_penalty: float = READING_RANK_PENALTY,
+                 checked_only: bool = True) -> Reading | None:
     """The non-abstaining reading (in retrieval order) with the highest log-probability less ``rank_penalty``
-    per rank below the first; the first reading when all abstain."""
+    per rank below the first, among those whose answer passed the answer checks; the first reading when all
+    abstain. When answers came but none passed the checks: None (abstain) with ``checked_only``, else the best
+    of them."""
     answered = [(r.logprob - rank_penalty * rank, r) for rank, r in enumerate(readings)
                 if not r.abstained and r.answer]
-    return max(answered, key=lambda pair: pair[0])[1] if answered else readings[0]
+    checked = [pair for pair in answered if pair[1].passed_checks]
+    if checked or (answered and not checked_only):
+        return max(checked or answered, key=lambda pair: pair[0])[1]
+    return None if answered else readings[0]
 
 
 def _drain(events: Iterator[dict]) -> RagAnswer:

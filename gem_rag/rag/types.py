@@ -26,7 +26,8 @@ class RetrievedChunk:
 @dataclass
 class Reading:
     """One reading of the context: the answer the model gave from ``chunk_ids`` and its log-probability (the
-    sum over its tokens; higher means the model was surer)."""
+    sum over its tokens; higher means the model was surer). ``passed_checks`` is False when no beam's answer
+    passed the answer checks (an echo of the question, an announcement such as "the following code:")."""
 
     chunk_ids: list[str]
     answer: str
@@ -34,6 +35,7 @@ class Reading:
     abstained: bool
     logprob: float
     tokens: int
+    passed_checks: bool = True
 
 
 @dataclass
