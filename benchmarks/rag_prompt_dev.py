@@ -162,8 +162,9 @@ UNCHECKED_RULES = ("abstain", "prefer_checked", "ignore")
 def unchecked_rules(readings: list) -> dict:
     """The reading each rule picks (None: the abstention)."""
     ignored = [dataclasses.replace(r, passed_checks=True) for r in readings]
+    pick = best_reading(ignored)
     return {"abstain": best_reading(readings), "prefer_checked": best_reading(readings, checked_only=False),
-            "ignore": best_reading(ignored)}
+            "ignore": readings[next(i for i, r in enumerate(ignored) if r is pick)]}
 
 
 def rule_scores(pairs: list) -> dict:

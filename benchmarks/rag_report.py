@@ -48,8 +48,9 @@ def prompt_dev(r: dict) -> list[str]:
               "default": "free text, 8 beams, few-shot example answers rejected (default then)"}
     if "--items" in r["command"]:  # the runs since per-chunk reading name their variants differently
         labels = {"joint": "joint reading (the default before)", "per_chunk": "per-chunk reading",
-                  "per_chunk_spans": "per-chunk reading, context spans preferred (**default**)",
-                  "howto_turn": "same, plus a how-to turn in the prompt (not adopted)"}
+                  "per_chunk_spans": "per-chunk reading, context spans preferred (the default before)",
+                  "howto_turn": "same, plus a how-to turn in the prompt (not adopted)",
+                  "default": "same, answers that failed every check never chosen (**default**)"}
     distractors = re.search(r"--distractors (\d+)", r["command"]).group(1)
     context = ("the gold context as its whole corpus paragraph" if "--paragraph-from" in r["command"]
                else "the gold context as a 2-5 sentence excerpt") + (
@@ -75,8 +76,18 @@ def prompt_dev(r: dict) -> list[str]:
     if penalties and "--retrieve-from" in r["command"]:
         out += ["", "Per-chunk reading, the same readings chosen with other rank penalties (nats per rank below the "
                 "first; the default is 2): F1 " + "; ".join(
-                    f"{labels.get(name, name).replace(' (**default**)', '')}: " + ", ".join(
+                    f"{re.sub(r' [(][^)]*[)]$', '', labels.get(name, name))}: " + ", ".join(
                         f"{k} → {v:.1f}" for k, v in f1s.items()) for name, f1s in penalties.items()) + "."]
+    rules = r["variants"].get("default", {}).get("by_unchecked_rule")
+    if rules and "--retrieve-from" in r["command"]:
+        names = {"abstain": "never chosen, abstain when no reading passed (**default**)",
+                 "prefer_checked": "never chosen while a checked reading exists, else the best of them",
+                 "ignore": "checks not consulted when choosing among readings (the rule before)"}
+        out += ["", "The default's readings, answers that failed every check (\"::\", an echo of the question) "
+                "treated three ways:", "", "| unchecked answers | F1 (answerable) | abstained on answerable | "
+                "unchecked answers given |", "|---|---|---|---|"]
+        out += [f"| {names[rule]} | {v['f1']:.1f} | {v['abstained_on_answerable']} | {v['unchecked_answers_given']} |"
+                for rule, v in rules.items()]
     out += ["", f"Command: `{r['command']}`; machine: {_machine(r)}."]
     return out
 

@@ -92,7 +92,9 @@ class RagPipeline:
             lists them all, and the winner's ``chunk_ids`` say which chunk the answer came from).
         prefer_spans: with beams, take the most probable answer that the context contains word for word (case
             and punctuation aside), or the abstention, when one of the finished hypotheses is; else the most
-            probable answer that does not repeat a few-shot example.
+            probable answer that passes the answer checks (not a few-shot example's answer, not an echo of the
+            question, not an announcement such as "the following code:"). A reading where no hypothesis
+            passes never wins: another reading's answer does or, when no reading passed, the abstention.
         min_dense_score: when the model itself embeds (``embedder=None``) and dense or hybrid retrieval's best
             hit has a cosine below this, the question is taken to be off the documents' topic: the answer is
             the abstention phrase, without reading (the chunks are still returned). ``None`` turns it off.
