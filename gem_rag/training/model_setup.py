@@ -84,10 +84,8 @@ class TrainableGem(torch.nn.Module):
         loaded = 0
         with torch.no_grad():
             self.special_rows.copy_(special)
-            prefix = "base_model.model."
-            for name, module in self.lm.named_modules():
-                key = name[len(prefix):] if name.startswith(prefix) else name
-                if hasattr(module, "lora_A") and f"{key}.lora_A" in tensors:
+            for key, module in self._lora_layers():
+                if f"{key}.lora_A" in tensors:
                     module.lora_A["default"].weight.copy_(tensors.pop(f"{key}.lora_A").float())
                     module.lora_B["default"].weight.copy_(tensors.pop(f"{key}.lora_B").float())
                     loaded += 1
@@ -172,16 +170,20 @@ class TrainableGem(torch.nn.Module):
         self.load_state_dict(state, strict=False)
 
     # ------------------------------------------------------------------ artefact
+    def _lora_layers(self):
+        """(artefact key, peft LoRA layer) for each adapted linear layer; the key is its name in the base model."""
+        prefix = "base_model.model."
+        for name, module in self.lm.named_modules():
+            if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
+                yield (name[len(prefix):] if name.startswith(prefix) else name), module
+
     def artefact_tensors(self) -> tuple[dict[str, torch.Tensor], dict]:
         """Tensors in the artefact format and the card's ``lora`` entry."""
         tensors = {"special_embeddings": self.special_rows.detach().float().cpu().contiguous()}
         if self.cfg.method == "lora":
-            prefix = "base_model.model."
-            for name, module in self.lm.named_modules():
-                if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
-                    key = name[len(prefix):] if name.startswith(prefix) else name
-                    tensors[f"{key}.lora_A"] = module.lora_A["default"].weight.detach().half().cpu().contiguous()
-                    tensors[f"{key}.lora_B"] = module.lora_B["default"].weight.detach().half().cpu().contiguous()
+            for key, module in self._lora_layers():
+                tensors[f"{key}.lora_A"] = module.lora_A["default"].weight.detach().half().cpu().contiguous()
+                tensors[f"{key}.lora_B"] = module.lora_B["default"].weight.detach().half().cpu().contiguous()
             return tensors, {"r": self.cfg.lora_r, "alpha": self.cfg.lora_alpha}
         rank = self.cfg.full_export_rank
         kept_energy = []

@@ -126,6 +126,10 @@ class Trainer:
         ids, attention = pad_rows(rows, self.pad_id)
         return self.model.embed_ids(ids.to(self.device), attention.to(self.device), self.mask_dtype)
 
+    def _embed_all(self, rows: list[list[int]], batch: int = 64) -> torch.Tensor:
+        """(N, H) float embeddings of many rows, ``batch`` rows a pass (validation)."""
+        return torch.cat([self._embed(rows[i:i + batch]) for i in range(0, len(rows), batch)]).float()
+
     def _contrastive_loss(self, rng: random.Random) -> tuple[torch.Tensor, int, dict]:
         cfg = self.cfg
         queries, positives, kinds = self.sampler.pair_batch(rng, cfg.contrastive_batch, cfg.positives, cfg.domain_batches)
@@ -225,22 +229,20 @@ class Trainer:
         result = {}
         with self.autocast():
             if queries:
-                q = torch.cat([self._embed(queries[i:i + 64]) for i in range(0, len(queries), 64)]).float()
-                p = torch.cat([self._embed(passages[i:i + 64]) for i in range(0, len(passages), 64)]).float()
+                q, p = self._embed_all(queries), self._embed_all(passages)
                 scores = torch.nn.functional.normalize(q, dim=-1) @ torch.nn.functional.normalize(p, dim=-1).T
                 ranks = (scores > scores.diag().unsqueeze(1)).sum(dim=1)  # 0 = first
                 result["ict_recall_at_1"] = round(float((ranks == 0).float().mean()), 4)
                 result["ict_mrr_at_10"] = round(float(torch.where(ranks < 10, 1.0 / (ranks + 1), 0.0).mean()), 4)
                 result["ict_pairs"] = len(queries)
-            texts = [self.sampler.encode(r.text) + self.model.special_ids for r in self.val_rows]
-            vectors = torch.cat([self._embed(texts[i:i + 64]) for i in range(0, len(texts), 64)]).float().cpu()
-            auc = same_group_auc(vectors.numpy(), [r.doc for r in self.val_rows], [r.source for r in self.val_rows])
+            texts = [self.sampler.encode(r.text) for r in self.val_rows]
+            vectors = self._embed_all([t + self.model.special_ids for t in texts]).cpu().numpy()
+            auc = same_group_auc(vectors, [r.doc for r in self.val_rows], [r.source for r in self.val_rows])
             if auc is not None:
                 result["same_doc_auc"] = round(auc, 4)
             nll, count = 0.0, 0
-            for start in range(0, len(self.val_rows), 32):
-                rows = [self.sampler.encode(r.text) for r in self.val_rows[start:start + 32]]
-                ids, attention = pad_rows(rows, self.pad_id)
+            for start in range(0, len(texts), 32):
+                ids, attention = pad_rows(texts[start:start + 32], self.pad_id)
                 labels = ids.clone()
                 labels[:, :-1] = ids[:, 1:]
                 labels[:, -1] = -100
