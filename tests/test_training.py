@@ -192,9 +192,10 @@ def test_lora_training_resume_and_artefact_round_trip(rows_file, tmp_path):
 
 def test_init_from_artefact_continues_it(rows_file, tmp_path):
     first = small_config(rows_file, tmp_path / "first", ntp_steps=0, contrastive_steps=1, eval_rows=0)
-    train(first)
+    first_card = train(first)
     artefact = tmp_path / "first" / "artefact"
-    again = Trainer(small_config(rows_file, tmp_path / "again", init_from=str(artefact)))
+    again = Trainer(small_config(rows_file, tmp_path / "again", init_from=str(artefact), ntp_steps=0,
+                                 contrastive_steps=1, eval_rows=0))
     from safetensors.torch import load_file
 
     saved = load_file(str(artefact / WEIGHTS_FILE))
@@ -202,8 +203,21 @@ def test_init_from_artefact_continues_it(rows_file, tmp_path):
     q_proj = again.model.lm.base_model.model.model.layers[3].self_attn.q_proj
     assert torch.equal(q_proj.lora_B["default"].weight.detach().half(), saved["model.layers.3.self_attn.q_proj.lora_B"])
     assert bool(saved["model.layers.3.self_attn.q_proj.lora_B"].abs().sum() > 0)  # not the zero init of a new LoRA
+    card = again.fit()
+    assert card["recipe"]["init_from"] == str(artefact)
+    assert card["parent"]["steps"] == first_card["steps"] and card["parent"]["seed"] == first_card["seed"]
     with pytest.raises(ValueError, match="--lora-r 4"):
         Trainer(small_config(rows_file, tmp_path / "other", init_from=str(artefact), lora_r=8))
+
+
+def test_train_sources_restrict_training_rows_not_validation(rows_file, tmp_path):
+    everything = read_rows(rows_file)
+    trainer = Trainer(small_config(rows_file, tmp_path / "wiki", train_sources=("wiki",), eval_rows=512))
+    assert trainer.train_rows and {r.source for r in trainer.train_rows} == {"wiki"}
+    assert len(trainer.train_rows) < sum(r.split == "train" for r in everything)  # the rst rows are left out
+    assert trainer.val_rows == [r for r in everything if r.split == "val"]
+    with pytest.raises(ValueError, match="its sources are"):
+        Trainer(small_config(rows_file, tmp_path / "none", train_sources=("news",)))
 
 
 def test_full_finetuning_exports_low_rank_deltas(rows_file, tmp_path):

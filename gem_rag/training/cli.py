@@ -43,8 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--positives", default=None, help=f"comma list of {','.join(POSITIVE_KINDS)}")
     parser.add_argument("--lora-targets", default=None, help="comma list of module names for LoRA")
     parser.add_argument("--crop-share", default=None, help="crop positives: low,high share of the passage per view")
+    parser.add_argument("--train-sources", default=None,
+                        help="comma list: train only on rows of these sources, e.g. wikipedia-sample (default: all); "
+                             "validation keeps every held-out row")
     for field in fields(TrainConfig):
-        if field.name in ("rows", "out_dir", "positives", "lora_targets", "crop_share", "extra"):
+        if field.name in ("rows", "out_dir", "positives", "lora_targets", "crop_share", "train_sources", "extra"):
             continue
         flag = "--" + field.name.replace("_", "-")
         if field.type in ("bool",):
@@ -71,6 +74,8 @@ def config_from_args(args: argparse.Namespace, rows: str) -> TrainConfig:
         values["crop_share"] = tuple(float(p) for p in args.crop_share.split(","))
     if args.lora_targets:
         values["lora_targets"] = tuple(p.strip() for p in args.lora_targets.split(",") if p.strip())
+    if args.train_sources:
+        values["train_sources"] = tuple(p.strip() for p in args.train_sources.split(",") if p.strip())
     argv = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []
     command = "gem-rag train " + " ".join(shlex.quote(a) for a in argv)
     extra = {"command": command, "data": {"corpus": [str(p) for p in args.corpus]}}

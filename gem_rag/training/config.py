@@ -22,6 +22,7 @@ class TrainConfig:
     out_dir: str
     base_model: str | None = None  # None: the default SmolLM2-135M-Instruct; else a folder, .gguf or hub id
     init_from: str | None = None  # a LoRA artefact to start from (its LoRA factors and GEM rows): continue training
+    train_sources: tuple[str, ...] = ()  # train only on rows of these sources (e.g. one domain); () = all
     num_special_tokens: int = 1
     seed: int = 0
     device: str = "auto"
@@ -85,3 +86,4 @@ class TrainConfig:
         self.positives = tuple(self.positives)
         self.crop_share = tuple(self.crop_share)
         self.lora_targets = tuple(self.lora_targets)
+        self.train_sources = tuple(self.train_sources)

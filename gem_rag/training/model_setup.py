@@ -33,6 +33,7 @@ class TrainableGem(torch.nn.Module):
         self.tokenizer = tokenizer
         self.base_name = base_name
         self.special_ids = special_ids
+        self.parent_card: dict | None = None  # the card of the artefact this run continues (init_from)
         self.sink_tokens = len(bos_prefix(tokenizer))  # a BOS stays visible to the suffix under the GEM mask
         embeddings = lm.get_input_embeddings()
         self.special_rows = torch.nn.Parameter(embeddings.weight[special_ids].detach().clone().float())
@@ -72,6 +73,7 @@ class TrainableGem(torch.nn.Module):
         from safetensors.torch import load_file
 
         card = artefacts.read_card(path)
+        self.parent_card = card
         lora = card.get("lora") or {}
         if (lora.get("r"), lora.get("alpha")) != (self.cfg.lora_r, self.cfg.lora_alpha):
             raise ValueError(f"init_from {path}: its LoRA is r={lora.get('r')}, alpha={lora.get('alpha')}; "

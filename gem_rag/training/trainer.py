@@ -68,6 +68,12 @@ class Trainer:
         self.mask_dtype = torch.bfloat16 if self.autocast is not contextlib.nullcontext else torch.float32
         rows = read_rows(cfg.rows)
         self.train_rows = [r for r in rows if r.split == "train"]
+        if cfg.train_sources:
+            available = sorted({r.source for r in self.train_rows})
+            self.train_rows = [r for r in self.train_rows if r.source in cfg.train_sources]
+            if not self.train_rows:
+                raise ValueError(f"train_sources {list(cfg.train_sources)} match no training row of {cfg.rows}; "
+                                 f"its sources are {available}")
         self.val_rows = [r for r in rows if r.split == "val"][: cfg.eval_rows]
         self.model = TrainableGem.load(cfg).to(self.device)
         tokenizer = self.model.tokenizer
@@ -292,6 +298,8 @@ class Trainer:
             "command": self.cfg.extra.get("command", ""),
             "evaluation": {},
         }
+        if self.model.parent_card is not None:  # a continued run keeps the lineage of what it started from
+            card["parent"] = self.model.parent_card
         (self.out / "history.json").write_text(json.dumps(self.state["history"]) + "\n")
         self.model.export(self.out / ARTEFACT_DIR, card)
         return card
