@@ -12,29 +12,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 
 import numpy as np
 
 from gem_rag import GemModel
 from gem_rag.eval.metrics import same_group_auc
-from gem_rag.training.data import read_rows, split_sentences
+from gem_rag.training.data import ict_pairs, read_rows
 
 
 def slice_figures(model: GemModel, rows: list, seed: int = 0) -> dict:
-    rng = random.Random(seed)
-    queries, passages = [], []
-    for row in rows:
-        sentences = split_sentences(row.text)
-        if len(sentences) >= 2:
-            pick = rng.randrange(len(sentences))
-            queries.append(sentences[pick])
-            passages.append(" ".join(sentences[:pick] + sentences[pick + 1:]))
-    scores = model.embed(queries) @ model.embed(passages).T  # (queries, passages), cosine
+    pairs = ict_pairs(rows, seed)  # the trainer's validation pairs
+    scores = model.embed([q for q, _ in pairs]) @ model.embed([p for _, p in pairs]).T  # (queries, passages), cosine
     ranks = (scores > np.diag(scores)[:, None]).sum(axis=1)  # 0 = its own passage first
     vectors = model.embed([r.text for r in rows])
     auc = same_group_auc(vectors, [r.doc for r in rows], [r.source for r in rows])
-    return {"ict_recall_at_1": round(float(np.mean(ranks == 0)), 4), "ict_pairs": len(queries),
+    return {"ict_recall_at_1": round(float(np.mean(ranks == 0)), 4), "ict_pairs": len(pairs),
             "same_doc_auc": round(auc, 4) if auc is not None else None, "rows": len(rows)}
 
 

@@ -62,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=kind, default=None, help=f"default {field.default}")
 
 
+def _comma_list(text: str) -> tuple[str, ...]:
+    """"a, b,,c" -> ("a", "b", "c")."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def config_from_args(args: argparse.Namespace, rows: str) -> TrainConfig:
     values: dict = dict(PRESETS.get(args.preset or "", {}))
     for field in fields(TrainConfig):
@@ -69,13 +74,13 @@ def config_from_args(args: argparse.Namespace, rows: str) -> TrainConfig:
         if value is not None and field.name not in ("rows", "extra"):
             values[field.name] = value
     if args.positives:
-        values["positives"] = tuple(p.strip() for p in args.positives.split(",") if p.strip())
+        values["positives"] = _comma_list(args.positives)
     if args.crop_share:
         values["crop_share"] = tuple(float(p) for p in args.crop_share.split(","))
     if args.lora_targets:
-        values["lora_targets"] = tuple(p.strip() for p in args.lora_targets.split(",") if p.strip())
+        values["lora_targets"] = _comma_list(args.lora_targets)
     if args.train_sources:
-        values["train_sources"] = tuple(p.strip() for p in args.train_sources.split(",") if p.strip())
+        values["train_sources"] = _comma_list(args.train_sources)
     argv = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []
     command = "gem-rag train " + " ".join(shlex.quote(a) for a in argv)
     extra = {"command": command, "data": {"corpus": [str(p) for p in args.corpus]}}

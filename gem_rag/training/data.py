@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import logging
+import random
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,6 +50,22 @@ class Row:
 def split_sentences(text: str) -> list[str]:
     """Sentences of ``text`` (a simple punctuation rule; good enough for ICT queries)."""
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def ict_pairs(rows: Sequence[Row], seed: int = 0) -> list[tuple[str, str]]:
+    """Held-out ICT pairs: (one sentence of a row, the rest of the row) for each row of two or more sentences.
+
+    The sentence is drawn with ``random.Random(seed)``, so the trainer's validation and the benchmarks build the
+    same pairs.
+    """
+    rng = random.Random(seed)
+    pairs = []
+    for row in rows:
+        sentences = split_sentences(row.text)
+        if len(sentences) >= 2:
+            pick = rng.randrange(len(sentences))
+            pairs.append((sentences[pick], " ".join(sentences[:pick] + sentences[pick + 1:])))
+    return pairs
 
 
 def clean_inline(text: str) -> str:

@@ -24,7 +24,7 @@ import torch
 from gem_rag.eval.metrics import same_group_auc
 from gem_rag.training.batches import RowSampler, pad_rows
 from gem_rag.training.config import TrainConfig
-from gem_rag.training.data import read_rows, split_sentences
+from gem_rag.training.data import ict_pairs, read_rows
 from gem_rag.training.losses import info_nce, lm_loss
 from gem_rag.training.model_setup import TrainableGem
 
@@ -69,11 +69,11 @@ class Trainer:
         rows = read_rows(cfg.rows)
         self.train_rows = [r for r in rows if r.split == "train"]
         if cfg.train_sources:
-            available = sorted({r.source for r in self.train_rows})
-            self.train_rows = [r for r in self.train_rows if r.source in cfg.train_sources]
-            if not self.train_rows:
+            kept = [r for r in self.train_rows if r.source in cfg.train_sources]
+            if not kept:
                 raise ValueError(f"train_sources {list(cfg.train_sources)} match no training row of {cfg.rows}; "
-                                 f"its sources are {available}")
+                                 f"its sources are {sorted({r.source for r in self.train_rows})}")
+            self.train_rows = kept
         self.val_rows = [r for r in rows if r.split == "val"][: cfg.eval_rows]
         self.model = TrainableGem.load(cfg).to(self.device)
         tokenizer = self.model.tokenizer
@@ -223,15 +223,9 @@ class Trainer:
         if not self.val_rows:
             return {}
         self.model.eval()
-        rng = random.Random(self.cfg.seed)
-        queries, passages = [], []
-        for row in self.val_rows:
-            sentences = split_sentences(row.text)
-            if len(sentences) >= 2:
-                pick = rng.randrange(len(sentences))
-                queries.append(self.sampler.encode(sentences[pick], 64) + self.model.special_ids)
-                rest = " ".join(sentences[:pick] + sentences[pick + 1:])
-                passages.append(self.sampler.encode(rest) + self.model.special_ids)
+        pairs = ict_pairs(self.val_rows, self.cfg.seed)
+        queries = [self.sampler.encode(sentence, 64) + self.model.special_ids for sentence, _ in pairs]
+        passages = [self.sampler.encode(rest) + self.model.special_ids for _, rest in pairs]
         result = {}
         with self.autocast():
             if queries:
