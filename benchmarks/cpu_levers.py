@@ -29,6 +29,7 @@ VARIANTS: dict[str, list[str]] = {
     "full-finetune": ["--method", "full", "--lr", "2e-5"],
     "lr-5e-4": ["--lr", "5e-4"],
     "max-tokens-64": ["--max-tokens", "64"],
+    "mixed-batches": ["--domain-batches", "false"],  # in-batch negatives from every corpus, not one corpus a batch
 }
 
 
