@@ -4,7 +4,8 @@ Every variant trains from the untouched base model with the same small protocol 
 steps of 8 rows; phase 2, 16 contrastive steps of 16 pairs, texts cut at 128 tokens), then gets development
 figures (``heldout_dev.py``: held-out ICT R@1 and same-document AUC) and evaluation figures (SQuAD on 200
 paragraphs, Python FAQ, Lee) with ``retrieval_quality.py``. Two seeds of the baseline show the run-to-run noise.
-Resumable: a variant whose figures exist is skipped, an interrupted one resumes from its checkpoint.
+Resumable: a variant in ``--json`` is skipped; otherwise its run folder's artefact, dev.json and eval.json are
+reused when present, and an interrupted training resumes from its checkpoint.
 
     python benchmarks/cpu_levers.py --rows runs/gem/rows.jsonl.gz --dev-rows runs/s6/rows_wiki_news.jsonl.gz \
         --out runs/s7/levers --json docs/cpu_levers.json
@@ -48,15 +49,20 @@ def variant_figures(name: str, args: argparse.Namespace) -> dict:
     card = out / "artefact" / "gem_card.json"
     if not card.exists():
         run(train + (["--resume"] if (out / "checkpoint.pt").exists() else []), log)
-    run([sys.executable, "benchmarks/heldout_dev.py", "--gem", str(out / "artefact"), "--rows", args.dev_rows,
-         "--json", str(out / "dev.json")], log)
-    run([sys.executable, "benchmarks/retrieval_quality.py", "--gem", str(out / "artefact"), "--models", "gem",
-         "--tasks", "squad,faq,lee", "--paragraphs", "200", "--device", "cpu", "--json", str(out / "eval.json")], log)
+    if not (out / "dev.json").exists():
+        run([sys.executable, "benchmarks/heldout_dev.py", "--gem", str(out / "artefact"), "--rows", args.dev_rows,
+             "--json", str(out / "dev.json")], log)
+    if not (out / "eval.json").exists():
+        run([sys.executable, "benchmarks/retrieval_quality.py", "--gem", str(out / "artefact"), "--models", "gem",
+             "--tasks", "squad,faq,lee", "--paragraphs", "200", "--device", "cpu", "--json", str(out / "eval.json")],
+            log)
     dev = json.loads((out / "dev.json").read_text())
-    evaluation = json.loads((out / "eval.json").read_text())["figures"]["gem"]
-    phase_seconds = json.loads(card.read_text())["train_seconds"]  # {"1": phase 1, "2": phase 2}
-    return {"flags": VARIANTS[name], "train_s": round(sum(phase_seconds.values())), "development": dev,
-            "evaluation": evaluation, "command": " ".join(train)}
+    evaluation = json.loads((out / "eval.json").read_text())
+    trained = json.loads(card.read_text())
+    return {"flags": VARIANTS[name], "train_s": round(sum(trained["train_seconds"].values())),  # phase 1 + 2
+            "adapter": trained["lora"],  # full fine-tuning: the rank and energy kept by its SVD export
+            "development": dev, "evaluation": evaluation["figures"]["gem"], "evaluation_machine": evaluation["machine"],
+            "command": " ".join(train)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
     target = Path(args.json)
-    figures = json.loads(target.read_text()) if target.exists() else {"common_flags": COMMON, "variants": {}}
+    figures = json.loads(target.read_text()) if target.exists() else {
+        "what": __doc__.splitlines()[0], "command": "python " + " ".join(sys.argv), "common_flags": COMMON,
+        "variants": {}}
     for name in names:
         if name in figures["variants"]:
             continue
