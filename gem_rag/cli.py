@@ -30,7 +30,15 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(sub.add_parser(name, help=module.__doc__.strip().splitlines()[0]))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return modules[args.command].run(args) or 0
+    from gem_rag.rag.storage import RagIndexError
+
+    try:
+        return modules[args.command].run(args) or 0
+    except RagIndexError as err:  # a damaged, locked or misnamed index folder: a message, not a traceback
+        if args.verbose:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

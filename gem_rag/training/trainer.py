@@ -34,6 +34,37 @@ CHECKPOINT_FILE = "checkpoint.pt"
 ARTEFACT_DIR = "artefact"
 
 
+def read_checkpoint(path: Path) -> dict:
+    """A checkpoint written by :meth:`Trainer.save_checkpoint`, loaded with ``weights_only=True`` (no
+    arbitrary Python objects are unpickled); ValueError naming the file when it holds anything else."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"--resume: {path} holds objects other than tensors and plain values, so it is not "
+                         f"loaded ({first}); start the run again without --resume") from None
+
+
+def plain_values(value):
+    """``value`` as dicts (str keys), lists, str, int, float, bool and None: what ``weights_only`` loads.
+    Numpy and torch scalars (and subclasses of the builtins) become the builtin; any other object its ``str``."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain_values(v) for v in value]
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) in ((), torch.Size([])):
+        return plain_values(item())
+    return str(value)
+
+
 def _device(cfg: TrainConfig) -> torch.device:
     if cfg.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -89,17 +120,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
+        """Write ``checkpoint.pt`` atomically. It holds only tensors and plain values (dicts, lists, str,
+        numbers, None), so :func:`read_checkpoint` loads it with ``torch.load(weights_only=True)``."""
         path = self.out / CHECKPOINT_FILE
         tmp = path.with_suffix(".tmp")
         torch.save({"model": self.model.trainable_state(), "optimizer": self.optimizer.state_dict() if self.optimizer else None,
-                    "state": self.state, "config": asdict(self.cfg)}, tmp)
+                    "state": plain_values(self.state), "config": plain_values(asdict(self.cfg))}, tmp)
         tmp.replace(path)
 
     def load_checkpoint(self) -> None:
         path = self.out / CHECKPOINT_FILE
         if not path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {path}")
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        saved = read_checkpoint(path)
         self.model.load_trainable_state(saved["model"])
         self.state = saved["state"]
         self._new_optimizer()

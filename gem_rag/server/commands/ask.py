@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gem_rag.rag.storage import RagIndexError
     from gem_rag.server.service import RagService
 
     if not args.question.strip():
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     model = common.load_model()
     try:
         pipeline, _ = common.open_docs(args.docs, model)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, RagIndexError) as err:  # no such path; the cache is being updated elsewhere
         print(f"error: {err}", file=sys.stderr)
         return 2
     generation = {"max_new_tokens": args.max_tokens} if args.max_tokens else {}

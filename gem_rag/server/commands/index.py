@@ -13,13 +13,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gem_rag.rag.storage import RagIndexError
     from gem_rag.server.commands.common import load_model
     from gem_rag.server.indexes import index_folder, open_index
 
     model = load_model()
     try:
         pipeline, report = open_index(args.paths, model, progress=True)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, RagIndexError) as err:  # no such path; the cache is being updated elsewhere
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{report.files_indexed} files indexed, {report.chunks_added} chunks added, "
