@@ -13,6 +13,7 @@ import pytest
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+LOCAL_URL = "http://127.0.0.1:8000"  # TestClient's default Host, testserver, is refused (421) like any foreign name
 TINY_CORPUS = {
     "quillby.md": "# The Quillby lantern festival\n\nThe Quillby lantern festival is held every year on the first "
                   "Saturday of March. Visitors float paper lanterns on the river Quill. The festival was founded "
@@ -45,7 +46,7 @@ def client(model, pipeline, tmp_path_factory):
     from gem_rag.server import create_app
 
     app = create_app(model, pipeline, corpus_label="tiny corpus", uploads_folder=tmp_path_factory.mktemp("uploads"))
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url=LOCAL_URL) as test_client:  # a Host the server answers to (127.0.0.1)
         yield test_client
 
 
@@ -212,7 +213,7 @@ def test_rag_validation_errors_are_422(client, body):
 def test_rag_without_documents_is_503(model):
     from gem_rag.server import create_app
 
-    with TestClient(create_app(model)) as empty:
+    with TestClient(create_app(model), base_url=LOCAL_URL) as empty:
         assert empty.get("/api/status").json()["state"] == "empty"
         response = empty.post("/v1/rag/answer", json={"question": "anything?"})
         assert response.status_code == 503 and "upload" in response.json()["error"]["message"]

@@ -12,6 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from gem_rag.core.model import GemModel
+from gem_rag.server.guard import error_body
+from gem_rag.server.limits import OverBudget, ServerLimits, chat_prompt_tokens, completion_budget, embedding_budget
 from gem_rag.server.schemas import ChatCompletionRequest, EmbeddingsRequest
 from gem_rag.server.sse import sse_done, sse_event
 
@@ -23,12 +25,15 @@ CREATED = int(time.time())
 
 def openai_error(status: int, message: str, *, param: str | None = None, kind: str = "invalid_request_error") -> JSONResponse:
     """An error in OpenAI's shape ({"error": {...}}), which the official clients parse."""
-    return JSONResponse(status_code=status, content={"error": {"message": message, "type": kind, "param": param,
-                                                               "code": None}})
+    return JSONResponse(status_code=status, content=error_body(message, kind, param))
 
 
 def _model(request: Request) -> GemModel:
     return request.app.state.model
+
+
+def _limits(request: Request) -> ServerLimits:
+    return request.app.state.limits
 
 
 @router.get("/models")
@@ -56,10 +61,14 @@ def embeddings(body: EmbeddingsRequest, request: Request):
         return openai_error(422, f"dimensions must be {model.embedding_dim} (this model's size) or left out; "
                                  f"got {body.dimensions}", param="dimensions")
     texts = [body.input] if isinstance(body.input, str) else body.input
+    try:
+        counts = embedding_budget(model, texts, _limits(request))
+    except OverBudget as err:
+        return openai_error(400, str(err), param=err.param)
     vectors = model.embed(texts, kind=body.input_type)  # (n, dim) float32, unit length
     data = [{"object": "embedding", "index": i, "embedding": _encode(vector, body.encoding_format)}
             for i, vector in enumerate(vectors)]
-    tokens = sum(model.count_tokens(t) for t in texts)
+    tokens = sum(counts)
     return {"object": "list", "data": data, "model": model.name,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
@@ -74,8 +83,15 @@ def _encode(vector: np.ndarray, encoding_format: str) -> list[float] | str:
 def chat_completions(body: ChatCompletionRequest, request: Request):
     model = _model(request)
     messages = [m.as_dict() for m in body.messages]
-    options = dict(max_new_tokens=body.token_limit(DEFAULT_MAX_TOKENS), temperature=body.temperature,
-                   top_p=body.top_p, stop=body.stop, seed=body.seed)
+    try:
+        max_new_tokens = completion_budget(model, chat_prompt_tokens(model, messages), body.token_limit(None),
+                                           DEFAULT_MAX_TOKENS, _limits(request))
+    except OverBudget as err:
+        return openai_error(400, str(err), param=err.param)
+    except (ValueError, TypeError) as err:
+        return openai_error(400, str(err), param="messages")
+    options = dict(max_new_tokens=max_new_tokens, temperature=body.temperature, top_p=body.top_p, stop=body.stop,
+                   seed=body.seed)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     try:
         if body.stream:

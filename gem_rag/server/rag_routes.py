@@ -10,9 +10,10 @@ from typing import Iterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from gem_rag.server.limits import OverBudget
 from gem_rag.server.openai_routes import openai_error
 from gem_rag.server.schemas import FolderRequest, RagAnswerRequest, UploadRequest
-from gem_rag.server.service import IndexBusyError, RagService
+from gem_rag.server.service import IndexBusyError, RagService, UploadQuotaError
 from gem_rag.server.sse import sse_done, sse_event
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,10 @@ def _service(request: Request) -> RagService:
 @router.post("/v1/rag/answer")
 def rag_answer(body: RagAnswerRequest, request: Request):
     service = _service(request)
+    try:
+        service.check_budget(body.question, body.max_tokens)
+    except OverBudget as err:
+        return openai_error(400, str(err), param=err.param)
     generation = {"temperature": body.temperature}
     if body.max_tokens is not None:
         generation["max_new_tokens"] = body.max_tokens
@@ -59,10 +64,11 @@ def status(request: Request) -> dict:
 def upload(body: UploadRequest, request: Request):
     service = _service(request)
     try:
-        folder = service.save_uploads([(f.name, f.text) for f in body.files])
-        service.start_indexing([folder], f"{len(body.files)} uploaded file(s)")
+        service.add_uploads([(f.name, f.text) for f in body.files])
     except IndexBusyError as err:
         return openai_error(409, str(err), kind="index_busy")
+    except UploadQuotaError as err:
+        return openai_error(413, str(err), kind="upload_too_large")
     except RuntimeError as err:
         return openai_error(403, str(err), kind="forbidden")
     return service.status()

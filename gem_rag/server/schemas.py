@@ -1,17 +1,56 @@
-"""Request bodies of the HTTP API (pydantic: a bad body is answered 422 with the field and the problem)."""
+"""Request bodies of the HTTP API (pydantic: a bad body is answered 422 with the field and the problem; text
+that is not valid Unicode, e.g. a lone surrogate such as "\\udcff", 400).
+
+The limits that depend on the server's settings (inputs and tokens per request, max_tokens) are checked by
+the routes (gem_rag.server.limits), so their messages can name the setting.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-MAX_EMBEDDING_INPUTS = 2048
+INVALID_TEXT = "invalid_text"  # the error type the app answers 400 (not 422)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode_problem(value: object, path: str = "") -> str | None:
+    """Where ``value`` (a parsed JSON body) holds a string that is not valid Unicode, or None."""
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        if found is None:
+            return None
+        return (f"{path or 'the body'} holds a lone surrogate ({ascii(found.group())[1:-1]}) at character "
+                f"{found.start()}: text must be valid Unicode (a UTF-16 surrogate escape must be one of a pair)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = ascii(key)[1:-1] if isinstance(key, str) else str(key)
+            problem = (_unicode_problem(key, f"the key {name!r} of {path or 'the body'}")
+                       or _unicode_problem(item, f"{path}.{name}" if path else name))
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            problem = _unicode_problem(item, f"{path}[{i}]")
+            if problem:
+                return problem
+    return None
 
 
 class _Body(BaseModel):
     # Unknown OpenAI fields (user, logit_bias...) are accepted and ignored, as other compatible servers do.
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, value: object) -> object:
+        problem = _unicode_problem(value)
+        if problem:
+            raise PydanticCustomError(INVALID_TEXT, problem)
+        return value
 
 
 class EmbeddingsRequest(_Body):
@@ -35,8 +74,6 @@ class EmbeddingsRequest(_Body):
         texts = [value] if isinstance(value, str) else value
         if not texts:
             raise ValueError("input is an empty list: send at least one text")
-        if len(texts) > MAX_EMBEDDING_INPUTS:
-            raise ValueError(f"input holds {len(texts)} texts; send at most {MAX_EMBEDDING_INPUTS} per request")
         for i, text in enumerate(texts):
             if not text.strip():
                 raise ValueError(f"input[{i}] is empty or whitespace: every text must hold some characters")
@@ -86,7 +123,7 @@ class ChatCompletionRequest(_Body):
             raise ValueError("stop sequences must not be empty strings")
         return value
 
-    def token_limit(self, default: int) -> int:
+    def token_limit(self, default: int | None) -> int | None:
         return self.max_completion_tokens or self.max_tokens or default
 
 
@@ -94,7 +131,7 @@ class RagAnswerRequest(_Body):
     question: str = Field(min_length=1, max_length=4000)
     k: int = Field(default=3, ge=1, le=20, description="passages given to the model")
     stream: bool = False
-    max_tokens: int | None = Field(default=None, ge=1, le=1024)
+    max_tokens: int | None = Field(default=None, ge=1, description="at most the server's limit (1024 by default)")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
 
     @field_validator("question")

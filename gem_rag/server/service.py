@@ -1,7 +1,10 @@
 """RagService: the app's live index (a RagPipeline on the shared model), its status, and answers as JSON.
 
-Indexing (uploads, a folder) runs in a background thread; while it runs, questions are refused with a
-clear message rather than read from a half-written index.
+Indexing (uploads, a folder) runs in a background thread into a COPY of the live pipeline, while questions
+are answered from the live one; the copy replaces it (one assignment, under the lock) once it is complete,
+so an answer never reads a half-written index and a failed indexing leaves the live index as it was. (A
+pipeline whose store cannot be copied, e.g. a Chroma collection, is indexed in place; questions are then
+refused with a clear message until it is done.)
 
 Example:
     >>> service = RagService(model, pipeline)
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -20,6 +25,7 @@ from typing import Iterator
 
 from gem_rag.core.model import GemModel
 from gem_rag.server.indexes import display_source
+from gem_rag.server.limits import ServerLimits, completion_budget, count_within, megabytes
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +34,32 @@ SNIPPET_CHARS = 400
 
 class IndexBusyError(RuntimeError):
     """Documents are being indexed; ask again when the status says ready."""
+
+
+class UploadQuotaError(RuntimeError):
+    """An upload over the per-request size or the uploads folder's quota (HTTP 413)."""
+
+
+def copy_pipeline(pipeline):
+    """An independent copy of ``pipeline`` to index into while the original answers, or None when its store
+    cannot be copied (a Chroma collection would be shared by both, not copied).
+
+    Uses ``pipeline.copy()`` when the pipeline has one; else saves it to a temporary folder and loads it back
+    (the copy then has the settings a save records).
+    """
+    copier = getattr(pipeline, "copy", None)
+    if callable(copier):
+        return copier()
+    from gem_rag.rag import RagPipeline
+    from gem_rag.rag.stores import FaissStore
+
+    if type(pipeline) is not RagPipeline or not isinstance(pipeline.store, FaissStore):
+        return None
+    embedder = getattr(pipeline, "embedder", pipeline.model)
+    options = {} if embedder is pipeline.model else {"embedder": embedder}
+    with tempfile.TemporaryDirectory(prefix="gem-rag-copy-") as tmp:
+        pipeline.save(tmp)
+        return RagPipeline.load(tmp, model=pipeline.model, **options)
 
 
 def consistency_checker():
@@ -71,89 +103,177 @@ def _snippet(text: str) -> str:
 class RagService:
     """Holds the pipeline the app answers from; thread-safe."""
 
-    def __init__(self, model: GemModel, pipeline=None, *, corpus_label: str = "", uploads_folder: Path | None = None):
+    def __init__(self, model: GemModel, pipeline=None, *, corpus_label: str = "", uploads_folder: Path | None = None,
+                 limits: ServerLimits | None = None):
         self.model = model
         self.pipeline = pipeline
         self.corpus_label = corpus_label
         self.uploads_folder = uploads_folder
+        self.limits = limits or ServerLimits()
         self._lock = threading.Lock()
         self._indexing = False
+        self._in_place = False  # indexing the live pipeline itself (its store cannot be copied): no answers
         self._last_event = "ready" if pipeline is not None else "no documents indexed yet"
         self._check = consistency_checker()
 
     # ------------------------------------------------------------------ status and indexing
     def status(self) -> dict:
-        store = self.pipeline.store if self.pipeline is not None else None
         with self._lock:
-            state = "indexing" if self._indexing else ("ready" if self.pipeline is not None else "empty")
+            pipeline, indexing, in_place = self.pipeline, self._indexing, self._in_place
             message = self._last_event
+        state = "indexing" if indexing else ("ready" if pipeline is not None else "empty")
         return {
             "state": state,
             "message": message,
             "corpus": self.corpus_label,
-            "chunks": len(store) if store is not None else 0,
+            "chunks": len(pipeline.store) if pipeline is not None else 0,
             "model": self.model.name,
+            "can_answer": pipeline is not None and not in_place,
             "consistency_available": self._check is not None,
         }
 
     def start_indexing(self, paths: list[Path], label: str) -> None:
-        """Index ``paths`` into the live pipeline in a background thread (raises IndexBusyError if one runs)."""
+        """Index ``paths`` in a background thread, into a copy of the live pipeline that replaces it when done
+        (raises IndexBusyError if an indexing runs)."""
+        self._claim(label)
+        self._start(paths, label)
+
+    def add_uploads(self, files: list[tuple[str, str]]) -> Path:
+        """Save uploaded (name, text) files (see :meth:`save_uploads`) and index them in the background.
+
+        Raises IndexBusyError (nothing saved) while an indexing runs, UploadQuotaError over a size limit.
+        """
+        label = f"{len(files)} uploaded file(s)"
+        previous = self._claim(label)
+        try:
+            folder = self.save_uploads(files)
+        except BaseException:
+            with self._lock:
+                self._indexing, self._last_event = False, previous
+            raise
+        self._start([folder], label)
+        return folder
+
+    def _claim(self, label: str) -> str:
+        """Mark an indexing as running (IndexBusyError if one is); returns the status message it replaces."""
         with self._lock:
             if self._indexing:
                 raise IndexBusyError("documents are already being indexed; wait until the status says ready")
-            self._indexing = True
-            self._last_event = f"indexing {label}…"
+            previous, self._indexing, self._last_event = self._last_event, True, f"indexing {label}…"
+            return previous
+
+    def _start(self, paths: list[Path], label: str) -> None:
         threading.Thread(target=self._index, args=(paths, label), name="gem-rag-index", daemon=True).start()
 
     def _index(self, paths: list[Path], label: str) -> None:
         try:
-            if self.pipeline is None:
-                from gem_rag.rag import RagPipeline
-
-                self.pipeline = RagPipeline(self.model)
-            report = self.pipeline.index(paths)
+            target = self._indexing_target()
+            report = target.index(paths)
+            with self._lock:
+                self.pipeline = target  # the swap: answers started before it finish on the previous pipeline
             skipped = f"; skipped {len(report.files_skipped)} ({report.files_skipped[0][1]})" if report.files_skipped else ""
             event = (f"indexed {label}: {report.files_indexed} files, {report.chunks_added} new chunks "
                      f"in {report.seconds:.1f} s{skipped}")
-        except Exception as err:  # reported on the page, the previous index stays usable
+        except Exception as err:  # reported on the page; the live index is unchanged (unless indexed in place)
             logger.exception("Indexing %s failed", label)
             event = f"indexing {label} failed: {err}"
         with self._lock:
-            self._indexing, self._last_event = False, event
+            self._indexing, self._in_place, self._last_event = False, False, event
+
+    def _indexing_target(self):
+        """The pipeline to index into: a new one, a copy of the live one, or (no copy possible) the live one."""
+        live = self.pipeline
+        if live is None:
+            from gem_rag.rag import RagPipeline
+
+            return RagPipeline(self.model)
+        try:
+            copy = copy_pipeline(live)
+        except Exception:  # answering waits, but the documents still get indexed
+            logger.exception("Copying the index failed: indexing in place")
+            copy = None
+        if copy is not None:
+            return copy
+        logger.warning("The index (%s store) is not copied: indexing in place, questions wait until it is done",
+                       type(live.store).__name__)
+        with self._lock:
+            self._in_place = True
+        return live
 
     def save_uploads(self, files: list[tuple[str, str]]) -> Path:
-        """Write uploaded (name, text) files into a fresh folder under ``uploads_folder``; returns it."""
+        """Write uploaded (name, text) files into a fresh folder under ``uploads_folder``; returns it.
+
+        Raises UploadQuotaError (nothing written) when the texts are over the per-request size or would take
+        the uploads folder past its quota, ValueError for a text that cannot be encoded as UTF-8.
+        """
         if self.uploads_folder is None:
             raise RuntimeError("this server accepts no uploads (no uploads folder configured)")
+        encoded = [(_safe_name(name), text.encode("utf-8")) for name, text in files]  # before anything is written
+        self._check_quota(sum(len(data) for _, data in encoded))
         folder = self.uploads_folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         folder.mkdir(parents=True)
-        for name, text in files:
-            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).name).lstrip(".") or "upload.txt"
-            (folder / safe).write_text(text, encoding="utf-8")
+        try:
+            for i, (name, data) in enumerate(encoded):
+                target = folder / name if not (folder / name).exists() else folder / f"{i}-{name}"
+                target.write_bytes(data)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return folder
+
+    def _check_quota(self, size: int) -> None:
+        limit, quota = self.limits.max_upload_bytes, self.limits.uploads_quota_bytes
+        if size > limit:
+            raise UploadQuotaError(f"the uploaded files hold {size:,} bytes; this server takes at most "
+                                   f"{megabytes(limit)} per upload: upload fewer files at a time")
+        folder = self.uploads_folder
+        used = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+        if used + size > quota:
+            raise UploadQuotaError(f"the uploads folder {folder} holds {used:,} bytes of its {megabytes(quota)} quota, "
+                                   f"too little room for these {size:,} bytes: delete old uploads there (or start "
+                                   f"the server with a larger --uploads-quota-mb)")
 
     def _ready_pipeline(self):
         with self._lock:
-            if self._indexing:
+            if self._in_place:
                 raise IndexBusyError("documents are being indexed; ask again in a moment (see /api/status)")
             if self.pipeline is None:
+                if self._indexing:
+                    raise IndexBusyError("the first documents are being indexed; ask again in a moment "
+                                         "(see /api/status)")
                 raise IndexBusyError("no documents are indexed yet: upload some or index a folder first")
             return self.pipeline
 
     # ------------------------------------------------------------------ answers
+    def check_budget(self, question: str, max_tokens: int | None) -> None:
+        """Raise OverBudget when ``max_tokens`` is over the server's limit, or the answer prompt of ``question``
+        with one passage and the answer would not fit the model's context window."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return  # nothing to answer from: the answer call says so
+        try:
+            prompt = pipeline.prompt.render(self.model, [], question)
+        except (AttributeError, TypeError, ValueError):  # a pipeline without the usual prompt: judge the question
+            prompt = question
+        passage = getattr(getattr(pipeline, "chunker", None), "chunk_tokens", 0)
+        tokens = count_within(self.model, prompt, self.model.context_window) + passage
+        requested = max_tokens if max_tokens is not None else getattr(pipeline, "max_new_tokens", 64)
+        completion_budget(self.model, tokens, requested, requested, self.limits, prompt_param="question")
+
     def answer(self, question: str, k: int = 3, **generation) -> dict:
         """Answer ``question`` from the index -> the API's JSON body."""
-        answer = self._ready_pipeline().answer(question, k=k, **generation)
-        return self._answer_json(answer)
+        pipeline = self._ready_pipeline()
+        return self._answer_json(pipeline.answer(question, k=k, **generation), pipeline)
 
     def stream_answer(self, question: str, k: int = 3, **generation) -> Iterator[dict]:
         """Events: {"type": "sources", "sources": [...]}, {"type": "token", "text"}..., {"type": "done", ...answer}.
 
         Raises IndexBusyError at once (not when iterated) if the index cannot answer now.
         """
-        return self._events(self._ready_pipeline().stream_answer(question, k=k, **generation))
+        pipeline = self._ready_pipeline()
+        return self._events(pipeline.stream_answer(question, k=k, **generation), pipeline)
 
-    def _events(self, events) -> Iterator[dict]:
+    def _events(self, events, pipeline) -> Iterator[dict]:
         try:
             for event in events:
                 if event["type"] == "sources":
@@ -161,13 +281,13 @@ class RagService:
                 elif event["type"] == "token":
                     yield {"type": "token", "text": event["text"]}
                 elif event["type"] == "done":
-                    yield {"type": "done", **self._answer_json(event["answer"])}
+                    yield {"type": "done", **self._answer_json(event["answer"], pipeline)}
         finally:
             close = getattr(events, "close", None)
             if close is not None:
                 close()
 
-    def _answer_json(self, answer) -> dict:
+    def _answer_json(self, answer, pipeline) -> dict:
         return {
             "question": answer.question,
             "answer": answer.answer,
@@ -176,11 +296,11 @@ class RagService:
             "answer_source_ids": list(answer.answer_chunk_ids),
             "timings": {name: round(float(value), 3) for name, value in answer.timings.items()},
             "usage": dict(answer.usage),
-            "consistency": self._consistency(answer),
+            "consistency": self._consistency(answer, pipeline),
             "model": self.model.name,
         }
 
-    def _consistency(self, answer) -> dict | None:
+    def _consistency(self, answer, pipeline) -> dict | None:
         if self._check is None:
             return None
         try:
@@ -188,8 +308,13 @@ class RagService:
             report = self._check(self.model, answer.question, answer.answer, [c.chunk.text for c in answer.chunks],
                                  scores=[c.score for c in answer.chunks],
                                  abstained=answer.abstained or None,  # None: detect it from the text too
-                                 chunk_embeddings=self.pipeline.stored_vectors(answer.chunks))
+                                 chunk_embeddings=pipeline.stored_vectors(answer.chunks))
             return {**report.to_dict(), "seconds": round(time.perf_counter() - started, 3)}
         except Exception:  # the indicator is an extra: never lose the answer because of it
             logger.exception("The consistency check failed")
             return None
+
+
+def _safe_name(name: str) -> str:
+    """An uploaded file's name as a plain file name inside the upload's folder (no path, no leading dot)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).name).lstrip(".") or "upload.txt"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gem_rag.server import options
 from gem_rag.server.commands import common
 
 
@@ -12,6 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-docs", action="store_true",
                         help="index nothing at start (the RAG endpoint answers once documents are uploaded)")
     common.add_server_arguments(parser, default_port=8000)
+    options.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,13 +22,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.no_docs and args.docs:
         raise SystemExit("--no-docs and --docs contradict each other: give one of them")
+    app_options = options.app_options(args)  # refuses a non-loopback --host without an API key, before loading
     model = common.load_model()
     pipeline, label = (None, "") if args.no_docs else common.open_docs(args.docs, model)
     app = create_app(model, pipeline, corpus_label=label, uploads_folder=uploads_folder(),
-                     allow_local_paths=is_loopback(args.host))
+                     allow_local_paths=is_loopback(args.host), **app_options)
     sock = common.bind(args.host, args.port)
     url = common.url_of(sock)
     print(f"gem-rag API serving {model.name} at {url}v1 (OpenAI base_url), page at {url}, docs at {url}docs",
           flush=True)
+    for line in options.startup_notes(app_options, url):
+        print(line, flush=True)
     common.serve(app, sock)
     return 0

@@ -10,25 +10,49 @@ const CONSISTENCY_TEXT = {
 };
 let busy = false;
 let indexing = false;
+let canAnswer = false;
+
+// API key (servers started with --api-key): from ?key=... (then dropped from the address bar), else asked once.
+const KEY_STORE = "gem-rag-api-key";
+let apiKey = new URLSearchParams(location.search).get("key") || sessionStorage.getItem(KEY_STORE) || "";
+let keyDeclined = false;
+if (new URLSearchParams(location.search).has("key")) {
+  sessionStorage.setItem(KEY_STORE, apiKey);
+  history.replaceState(null, "", location.pathname);
+}
+
+async function api(url, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+  const response = await fetch(url, { ...options, headers });
+  if (response.status !== 401 || keyDeclined) return response;
+  const typed = window.prompt("This server needs its API key (the one given to --api-key):");
+  if (!typed) { keyDeclined = true; return response; }
+  apiKey = typed.trim();
+  sessionStorage.setItem(KEY_STORE, apiKey);
+  return api(url, options);
+}
 
 function setStatus(status) {
   indexing = status.state === "indexing";
+  canAnswer = status.can_answer !== undefined ? status.can_answer : !indexing;
   const box = $("status");
   box.dataset.state = status.state;
   const chunks = status.chunks ? `${status.chunks.toLocaleString()} passages` : "no passages";
-  $("status-text").textContent = status.state === "indexing" ? "indexing…" :
+  $("status-text").textContent = status.state === "indexing" ? (canAnswer ? `indexing… · answering from ${chunks}` : "indexing…") :
     status.state === "ready" ? `ready · ${chunks}` : status.state === "empty" ? "no documents" : status.state;
   box.title = status.corpus ? `indexed: ${status.corpus}` : "";
   $("model-name").textContent = status.model ? `Model: ${status.model}` : "";
   $("index-message").textContent = status.message === "ready" ? "" : status.message;
   $("folder-form").hidden = !status.folder_indexing;
-  $("ask-button").disabled = busy || indexing;
+  $("ask-button").disabled = busy || !canAnswer;
 }
 
 async function refreshStatus() {
   try {
-    const response = await fetch("/api/status");
-    setStatus(await response.json());
+    const response = await api("/api/status");
+    const body = await response.json();
+    setStatus(response.ok ? body : { state: "error", message: errorText(body, `status ${response.status}`), chunks: 0 });
   } catch (err) {
     setStatus({ state: "error", message: "the server does not answer", chunks: 0 });
   }
@@ -119,7 +143,7 @@ async function ask(question) {
   answer.textContent = "";
   answer.classList.add("streaming");
   try {
-    const response = await fetch("/v1/rag/answer", {
+    const response = await api("/v1/rag/answer", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ question, k: 3, stream: true }),
@@ -145,7 +169,7 @@ async function ask(question) {
   } finally {
     answer.classList.remove("streaming");
     busy = false;
-    $("ask-button").disabled = indexing;
+    $("ask-button").disabled = !canAnswer;
   }
 }
 
@@ -172,7 +196,7 @@ async function readEvents(response, onEvent) {
 }
 
 async function postJSON(url, body) {
-  const response = await fetch(url, {
+  const response = await api(url, {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
   const data = await response.json().catch(() => null);
