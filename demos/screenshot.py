@@ -83,9 +83,11 @@ def ask_on_page(browser, url: str, question: str, timeout: float = 300) -> dict:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(url)
+    if browser.current_url.split("?")[0].rstrip("/") != url.rstrip("/"):
+        browser.get(url)
     wait = WebDriverWait(browser, timeout)
     wait.until(lambda b: b.find_element(By.ID, "status").get_attribute("data-state") == "ready")
+    wait.until(lambda b: b.find_element(By.ID, "ask-button").is_enabled())
     box = browser.find_element(By.ID, "question")
     box.clear()
     box.send_keys(question)
@@ -102,6 +104,8 @@ def ask_on_page(browser, url: str, question: str, timeout: float = 300) -> dict:
                     browser.find_elements(By.CSS_SELECTOR, "#sources li.source")],
         "answered_from": [s.find_element(By.CLASS_NAME, "source-title").text for s in
                           browser.find_elements(By.CSS_SELECTOR, "#sources li.source.answered")],
+        "support": [q.text for q in browser.find_elements(By.CSS_SELECTOR, "#support > *")],
+        "highlights": [m.get_attribute("textContent") for m in browser.find_elements(By.CSS_SELECTOR, "#sources mark")],
         "consistency": badge.text if badge.is_displayed() else None,
         "timings": browser.find_element(By.ID, "timings").text,
         "status": browser.find_element(By.ID, "status-text").text,

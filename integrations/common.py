@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 CORPUS_DIR = Path(__file__).parent / "corpus"  # five Python-tutorial sections, PSF-2.0 (see corpus/SOURCE.md)
 DEFAULT_QUESTION = "How do I create a virtual environment?"

@@ -38,3 +38,20 @@ def tiny_model():
     hf_model = LlamaForCausalLM(config)
     special_ids = register_special_tokens(hf_model, tokenizer, 1)  # present already: no resize
     return GemModel(hf_model, tokenizer, name="tiny-random-llama", special_token_ids=special_ids)
+
+
+# Test modules that run the real model without the `model` fixture (subprocesses, their own loads, trainers).
+REAL_MODEL_MODULES = {"test_artefact", "test_core_model", "test_demo_browser", "test_eval_cli", "test_integrations",
+                      "test_langchain", "test_langchain_standard", "test_llama_index", "test_server_cli",
+                      "test_shared_instance", "test_training"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that runs the real default model ``slow``: ``pytest -m "not slow"`` is the fast tier
+    (mechanics on the tiny model, stores, storage, the server's limits), ``make test`` runs everything."""
+    import pytest
+
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if "model" in getattr(item, "fixturenames", ()) or module in REAL_MODEL_MODULES:
+            item.add_marker(pytest.mark.slow)

@@ -146,9 +146,9 @@ def test_consistency_with_model_embeddings_and_judge(model):
 
 def test_judge_batching_matches_one_by_one(model):
     passages = CHUNKS + ["A much longer passage about an unrelated topic, " * 8]
-    batched = judge_relevance(model, "Who won Super Bowl 50?", passages, batch_size=4)
+    batched = judge_relevance(model, "Who won Super Bowl 50?", passages)  # one padded batch (GemModel.score)
     single = [judge_relevance(model, "Who won Super Bowl 50?", [p])[0] for p in passages]
-    assert batched == pytest.approx(single, abs=2e-3)  # left padding must not change the judgement
+    assert batched == pytest.approx(single, abs=2e-3)  # padding must not change the judgement
     assert judge_relevance(model, "q", []) == []
     with pytest.raises(ValueError, match="questions"):
         judge_relevance(model, ["a", "b"], ["p"])

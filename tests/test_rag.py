@@ -5,11 +5,12 @@ import pytest
 import torch
 
 from gem_rag.rag import (ABSTAIN_PHRASE, AnswerPrompt, CorruptIndexError, IndexMismatchError, RagPipeline,
-                         RetrievedChunk, reciprocal_rank_fusion)
+                         reciprocal_rank_fusion)
 from gem_rag.core.generation import check_sampling
-from gem_rag.rag.decoding import CopySpanConstraint, Piece, PieceGeneration, _prefill
+from gem_rag.core.decoding import CopySpanConstraint, Piece, PieceGeneration, _prefill
 from gem_rag.rag.fusion import convex_fusion, fuse
-from gem_rag.rag.kv import compute_kv
+from gem_rag.core.kv_states import compute_kv
+from gem_rag.rag.types import DoneEvent, SourcesEvent, SupportEvent, TokenEvent
 
 DOCS = {
     "paris.txt": "Paris is the capital of France. The Eiffel Tower in Paris was completed in 1889.",
@@ -47,12 +48,12 @@ def test_index_report_dedup_and_unchanged_reindex_is_noop(rag, folder):
 
 def test_retrieval_modes_find_the_right_chunk(rag):
     for mode in ("dense", "bm25", "hybrid"):
-        rag.retrieval = mode
+        rag.configure(retrieval=mode)
         hits = rag.retrieve("Who created the Python programming language?", k=2)
         if mode != "dense" or rag.model.card:  # the untrained base model's dense ranking is not reliable
             assert hits[0].chunk.metadata["source"].endswith("python.rst"), mode
         assert [h.rank for h in hits] == list(range(1, len(hits) + 1)) and hits == sorted(hits, key=lambda h: -h.score)
-    rag.retrieval = "hybrid"
+    rag.configure(retrieval="hybrid")
 
 
 def test_reciprocal_rank_fusion_rewards_agreement():
@@ -144,7 +145,7 @@ def test_constrained_beam_search_finds_the_most_probable_span(model):
 
 
 def test_extractive_answers_are_copied_from_the_context(model):
-    rag = RagPipeline(model, answer_mode="extractive")
+    rag = RagPipeline(model, reader="chunks", answer_mode="extractive")
     context = ["The Moon orbits the Earth at an average distance of 384,400 kilometres.", DOCS["nile.md"]]
     for question in ("How far away is the Moon?", "Which sea does the Nile flow into?", "Who painted the Mona Lisa?"):
         answer = rag.answer_from_chunks(question, context, **GEN)
@@ -157,10 +158,17 @@ def test_answer_with_sources_and_streaming(rag):
     assert answer.chunks[0].chunk.metadata["source"].endswith(("paris.txt", "copy.txt"))
     assert set(answer.timings) >= {"retrieval_s", "generation_s", "ttft_s", "total_s"}
     assert answer.usage["prompt_tokens"] > 0 and 0 < answer.usage["completion_tokens"] <= 12
+    support = answer.supporting_sentences[0]
+    assert "1889" in support.text and answer.chunks[0].chunk.text[support.start:support.end] == support.text
     events = list(rag.stream_answer("In which year was the Eiffel Tower completed?", k=2, **GEN))
-    assert events[0]["type"] == "sources" and events[-1]["type"] == "done"
-    tokens = "".join(e["text"] for e in events if e["type"] == "token")
-    assert tokens == events[-1]["answer"].raw_answer and events[-1]["answer"].answer == answer.answer
+    assert isinstance(events[0], SourcesEvent) and isinstance(events[1], SupportEvent)
+    assert isinstance(events[-1], DoneEvent) and events[1].sentences == events[-1].answer.supporting_sentences
+    tokens = "".join(e.text for e in events if isinstance(e, TokenEvent))
+    assert tokens == events[-1].answer.answer == answer.answer
+    chunks = RagPipeline(rag.model, rag.store, reader="chunks", beams=1, reading="joint")
+    events = list(chunks.stream_answer("In which year was the Eiffel Tower completed?", k=2, **GEN))
+    tokens = [e.text for e in events if isinstance(e, TokenEvent)]
+    assert len(tokens) > 1 and "".join(tokens) == events[-1].answer.raw_answer  # greedy tokens, streamed
 
 
 def test_answers_copied_from_the_few_shot_examples_are_rejected_unless_the_context_has_them():
@@ -223,7 +231,7 @@ def test_save_load_mismatch_and_interrupted_runs(rag, folder, tmp_path, monkeypa
 
     # an indexing run that dies half-way, then a save that dies half-way: the saved index stays usable
     (folder / "extra.txt").write_text("Saturn has prominent rings made of ice.")
-    monkeypatch.setattr(loaded, "_embed_documents", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(loaded.indexer, "add_chunks", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         loaded.index(folder)
     monkeypatch.undo()
@@ -233,7 +241,7 @@ def test_save_load_mismatch_and_interrupted_runs(rag, folder, tmp_path, monkeypa
         (tmp / "index.faiss").write_bytes(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(loaded.store, "write_files", failing_write)
+    monkeypatch.setattr(loaded.store, "save", failing_write)
     with pytest.raises(OSError, match="disk full"):
         loaded.save(target)
     survivor = RagPipeline.load(target, model=rag.model)
@@ -291,19 +299,19 @@ def test_prefill_with_leading_cached_states_equals_a_full_pass(model):
 def test_chunk_states_are_computed_after_the_prompt_start(model, folder):
     """A cached chunk state is what a full pass over prompt start + chunk computes for the chunk's tokens
     (batched with padding at indexing), so with one chunk the reused prompt gives the plain prompt's logits."""
-    reuse = RagPipeline(model, retrieval="bm25", kv_reuse=True)
+    reuse = RagPipeline(model, retrieval="bm25", kv_reuse=True, reader="chunks")
     reuse.index(folder)
-    prefix = reuse._prefix_piece()
+    prefix = reuse.generator.prefix_piece()
     assert len(prefix.ids) > 100 and prefix.state.shape[3] == len(prefix.ids)
     lengths = set()
     for chunk in reuse.store.all_chunks():
-        ids = reuse._ids(chunk.text)
+        ids = reuse.generator.ids(chunk.text)
         lengths.add(len(ids))
         full = compute_kv(model, prefix.ids + ids)
         assert torch.allclose(reuse.kv_cache.get(chunk.id), full[:, :, :, len(prefix.ids):], atol=1e-4)
     assert len(lengths) > 1  # rows of different lengths were padded in one batch
     chunk = reuse.store.all_chunks()[0]
-    pieces = reuse._pieces("When was it completed?", [RetrievedChunk(chunk, 0.0, 1)])
+    pieces = reuse.generator.pieces("When was it completed?", [chunk.text], reuse.kv.state(chunk))
     assert pieces[1].state is not None
     with model.lock, torch.inference_mode():
         _, logits, _ = _prefill(model, pieces)
@@ -312,8 +320,8 @@ def test_chunk_states_are_computed_after_the_prompt_start(model, folder):
 
 
 def test_kv_reuse_pipeline_answers(model, folder):
-    plain = RagPipeline(model, retrieval="bm25")
-    reuse = RagPipeline(model, retrieval="bm25", kv_reuse=True)
+    plain = RagPipeline(model, retrieval="bm25", reader="chunks")
+    reuse = RagPipeline(model, retrieval="bm25", kv_reuse=True, reader="chunks")
     plain.index(folder)
     reuse.index(folder)
     assert len(reuse.kv_cache) == 4  # states cached at index time
@@ -324,7 +332,7 @@ def test_kv_reuse_pipeline_answers(model, folder):
     assert reuse.kv_cache.hits == 1 and reuse.kv_cache.misses == 0 and b.usage == a.usage  # the first chunk's
     stored = reuse.store.all_chunks()
     context = [next(c for c in stored if word in c.text) for word in ("Eiffel", "Nile")]
-    plain.reading = reuse.reading = "per_chunk"  # every chunk opens its own prompt: every state is reused
+    assert plain.config.reading == reuse.config.reading == "per_chunk"  # every chunk opens its own prompt
     a, b = plain.answer_from_chunks(question, context, **GEN), reuse.answer_from_chunks(question, context, **GEN)
     assert [(r.answer, round(r.logprob, 3)) for r in a.readings] == [(r.answer, round(r.logprob, 3)) for r in b.readings]
     assert len(b.readings) == 2 and a.answer == b.answer == "1889" and reuse.kv_cache.hits == 3
@@ -344,7 +352,7 @@ def test_warm_kv_cache_fills_the_states_a_loaded_index_lacks(model, folder, tmp_
 
 
 def test_best_reading_weighs_probability_against_retrieval_rank():
-    from gem_rag.rag.pipeline import READING_RANK_PENALTY, best_reading
+    from gem_rag.rag.chunk_reader import READING_RANK_PENALTY, best_reading
     from gem_rag.rag.types import Reading
 
     def reading(answer, logprob, abstained=False, passed_checks=True):

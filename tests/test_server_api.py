@@ -196,12 +196,14 @@ def test_rag_answer_stream(client):
     payloads = sse_payloads(response)
     events = payloads[:-1]
     assert events[0]["type"] == "sources" and events[0]["sources"][0]["source"].endswith("zorblax.txt")
-    assert [e["type"] for e in events[1:-1]] == ["token"] * (len(events) - 2) and len(events) > 2
+    assert events[1]["type"] == "support" and events[1]["supporting_sentences"][0]["text"]
+    assert [e["type"] for e in events[2:-1]] == ["token"] * (len(events) - 3) and len(events) > 3
     done = events[-1]
     assert done["type"] == "done" and done["sources"] == events[0]["sources"]
+    assert done["supporting_sentences"] == events[1]["supporting_sentences"]
     whole = client.post("/v1/rag/answer", json={"question": question}).json()
     assert done["answer"] == whole["answer"] and done["abstained"] == whole["abstained"]
-    streamed = "".join(e["text"] for e in events[1:-1])
+    streamed = "".join(e["text"] for e in events[2:-1])
     assert done["abstained"] or done["answer"] in streamed  # the answer is the streamed text, trimmed
 
 

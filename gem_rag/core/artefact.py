@@ -27,7 +27,7 @@ import copy
 import json
 import logging
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -1,19 +1,25 @@
-"""Decoding helpers: argument checks, sampling, and stop-sequence handling on decoded text."""
+"""Generation: argument checks, sampling, stop-sequence handling on decoded text, and GemModel's generation
+methods (generate, chat, stream), which decode left-padded batches with a KV cache."""
 
 from __future__ import annotations
+
+import threading
+from typing import Any
 
 import inspect
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Generator, Iterable, Sequence
+from functools import cache
+from collections.abc import Generator, Iterable, Iterator, Sequence
 
 import torch
+
+from gem_rag.core.embedding import _check_texts
 
 MAX_NEW_TOKENS_LIMIT = 8192
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cache_argument(model_class: type) -> str:
     names = inspect.signature(model_class.forward).parameters
     return "cache" if "cache" in names else "past_key_values"
@@ -150,3 +156,168 @@ def stream_decoded(tokens: Iterable[int], tokenizer, eos_ids: set[int], stop: Se
     if len(text) > shown:
         yield text[shown:]
     return text, len(generated), reason
+
+
+class TokenStream:
+    """Iterator over the text pieces of one streamed completion; ``.result`` is set once it ends.
+
+    Example:
+        >>> stream = model.stream("Count to three:", max_new_tokens=16)
+        >>> text = "".join(stream); stream.result.completion_tokens
+    """
+
+    def __init__(self, pieces: Iterator[str]):
+        self._pieces = pieces
+        self.result: GenerationResult | None = None
+
+    def __iter__(self) -> TokenStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._pieces)
+
+    def close(self) -> None:
+        """Stop generating early (frees the KV cache)."""
+        self._pieces.close()
+
+
+class GenerationMixin:
+    """GemModel's generation methods (they use its weights, tokenizer, lock and EOS ids)."""
+
+    # set by GemModel.__init__
+    hf_model: Any
+    tokenizer: Any
+    lock: threading.RLock
+    bos_ids: list[int]
+    eos_token_ids: set[int]
+    pad_token_id: int
+    context_window: int
+    device: torch.device
+
+    def apply_chat_template(self, messages: Sequence[dict]) -> str:
+        """Render chat ``messages`` ([{"role": ..., "content": ...}]) into a prompt ending with the assistant turn."""
+        if not isinstance(messages, (list, tuple)) or not messages:
+            raise ValueError("messages must be a non-empty list of {'role', 'content'} dicts")
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") \
+                    or not isinstance(m.get("content"), str):
+                raise ValueError(f"messages[{i}] must be a dict with role in system/user/assistant and str content, got {m!r}")
+        if not self.tokenizer.chat_template:
+            return "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
+        return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+
+    def generate(
+        self,
+        prompt: str | Sequence[str],
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> GenerationResult | list[GenerationResult]:
+        """Complete a prompt (or a list of prompts, batched with left padding).
+
+        Example:
+            >>> r = model.generate("The capital of France is", max_new_tokens=8, stop=["."])
+            >>> r.text, r.completion_tokens, r.finish_reason
+        """
+        single = isinstance(prompt, str)
+        prompts = _check_texts(prompt, "prompt")
+        params = check_sampling(max_new_tokens, temperature, top_p, stop, seed)
+        rows = [self._encode_prompt(p) for p in prompts]
+        results = self._run_generation(rows, params)
+        return results[0] if single else results
+
+    def chat(self, messages: Sequence[dict], **kwargs) -> GenerationResult:
+        """Answer a conversation using the tokenizer's chat template. Same keywords as :meth:`generate`.
+
+        Example:
+            >>> model.chat([{"role": "user", "content": "Say hi"}], max_new_tokens=8).text
+        """
+        return self.generate(self.apply_chat_template(messages), **kwargs)
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> TokenStream:
+        """Stream a completion piece by piece; the joined pieces equal ``generate(...).text``."""
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a str for stream(), got {type(prompt).__name__}")
+        _check_texts(prompt, "prompt")
+        params = check_sampling(max_new_tokens, temperature, top_p, stop, seed)
+        holder = TokenStream(iter(()))
+        holder._pieces = self._stream_pieces(self._encode_prompt(prompt), params, holder)
+        return holder
+
+    def stream_chat(self, messages: Sequence[dict], **kwargs) -> TokenStream:
+        """Stream the answer to a conversation (chat template applied)."""
+        return self.stream(self.apply_chat_template(messages), **kwargs)
+
+    def _encode_prompt(self, prompt: str) -> list[int]:
+        ids = self.tokenizer(prompt, add_special_tokens=False).input_ids
+        if self.bos_ids and ids[:1] != self.bos_ids:  # a chat template may have written it already
+            ids = self.bos_ids + ids
+        if len(ids) >= self.context_window:
+            raise ValueError(f"prompt is {len(ids)} tokens, the model's context window is {self.context_window}")
+        return ids
+
+    def _token_steps(self, rows: list[list[int]], params: SamplingParams) -> Iterator[torch.Tensor]:
+        """Decode loop over a left-padded batch; yields (B,) next token ids per step."""
+        from transformers import DynamicCache
+
+        length = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), length), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), length), dtype=torch.long)
+        for i, r in enumerate(rows):  # left padding: every row ends at the same position
+            input_ids[i, length - len(r):] = torch.tensor(r)
+            attention[i, length - len(r):] = 1
+        input_ids, attention = input_ids.to(self.device), attention.to(self.device)
+        positions = (attention.cumsum(dim=1) - 1).clamp(min=0)  # from the mask, not from the column index
+        generator = None
+        if params.seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(params.seed)
+        cache = DynamicCache()
+        budget = min(params.max_new_tokens, self.context_window - length)
+        for _ in range(budget):
+            with self.lock, torch.inference_mode():
+                logits = self.hf_model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                                       use_cache=True, logits_to_keep=1,
+                                       **cache_kwargs(self.hf_model, cache)).logits[:, -1]  # (B, V)
+                next_ids = sample_next(logits, params, generator)  # (B,)
+            yield next_ids
+            input_ids = next_ids.unsqueeze(1)
+            attention = torch.cat([attention, torch.ones_like(input_ids)], dim=1)
+            positions = positions[:, -1:] + 1
+
+    def _run_generation(self, rows: list[list[int]], params: SamplingParams) -> list[GenerationResult]:
+        generated: list[list[int]] = [[] for _ in rows]
+        texts = ["" for _ in rows]
+        finish: list[str | None] = [None for _ in rows]
+        for next_ids in self._token_steps(rows, params):
+            for i, token in enumerate(next_ids.tolist()):
+                if finish[i] is not None:
+                    continue
+                if token in self.eos_token_ids:
+                    finish[i] = "stop"
+                    continue
+                generated[i].append(token)
+                texts[i] = self.tokenizer.decode(generated[i], skip_special_tokens=True)
+                cut = find_stop(texts[i], params.stop)
+                if cut >= 0:
+                    texts[i], finish[i] = texts[i][:cut], "stop"
+            if all(f is not None for f in finish):
+                break
+        return [GenerationResult(texts[i], len(rows[i]), len(generated[i]), finish[i] or "length")
+                for i in range(len(rows))]
+
+    def _stream_pieces(self, row: list[int], params: SamplingParams, holder: TokenStream) -> Iterator[str]:
+        tokens = (int(next_ids[0]) for next_ids in self._token_steps([row], params))
+        text, n_generated, reason = yield from stream_decoded(tokens, self.tokenizer, self.eos_token_ids, params.stop)
+        holder.result = GenerationResult(text, len(row), n_generated, reason)

@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from gem_rag.eval.consistency import ConsistencyReport, answer_consistency
 

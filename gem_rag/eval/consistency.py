@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from gem_rag.eval.metrics import answer_contained, longest_common_run, spearman, token_precision
 
@@ -78,35 +77,20 @@ class ConsistencyReport:
         return asdict(self)
 
 
-def _yes_no_token_ids(tokenizer) -> tuple[list[int], list[int]]:
-    def first_ids(words: Sequence[str]) -> list[int]:
-        return sorted({tokenizer(w, add_special_tokens=False).input_ids[0] for w in words})
-
-    return first_ids(["yes", "Yes", " yes", " Yes"]), first_ids(["no", "No", " no", " No"])
-
-
-def _judge_rows(model, questions: Sequence[str], passages: Sequence[str], method: str) -> list[tuple[list[int], int]]:
-    """(prompt token ids, number of trailing question tokens to score) per passage."""
-    tokenizer = model.tokenizer
-    rows = []
-    for question, passage in zip(questions, passages):
-        ids = tokenizer(passage, add_special_tokens=False).input_ids
-        if len(ids) > JUDGE_PASSAGE_TOKENS:
-            passage = tokenizer.decode(ids[:JUDGE_PASSAGE_TOKENS])
-        if method == "yes_no":
-            prompt = YES_NO_PROMPT.format(passage=passage, question=question)
-            rows.append((tokenizer(model.apply_chat_template([{"role": "user", "content": prompt}]),
-                                   add_special_tokens=False).input_ids, 0))
-        else:
-            prompt = model.apply_chat_template([{"role": "user", "content": QUESTION_LIKELIHOOD_PROMPT.format(
-                passage=passage)}])
-            question_ids = tokenizer(question, add_special_tokens=False).input_ids
-            rows.append((tokenizer(prompt, add_special_tokens=False).input_ids + question_ids, len(question_ids)))
-    return rows
+def _judge_prompt(model, question: str, passage: str, method: str) -> str:
+    """The judge's prompt (through the chat template) for one passage, cut to JUDGE_PASSAGE_TOKENS."""
+    ids = model.tokenizer(passage, add_special_tokens=False).input_ids
+    if len(ids) > JUDGE_PASSAGE_TOKENS:
+        passage = model.tokenizer.decode(ids[:JUDGE_PASSAGE_TOKENS])
+    if method == "yes_no":
+        content = YES_NO_PROMPT.format(passage=passage, question=question)
+    else:
+        content = QUESTION_LIKELIHOOD_PROMPT.format(passage=passage)
+    return model.apply_chat_template([{"role": "user", "content": content}])
 
 
 def judge_relevance(model, question: str | Sequence[str], passages: Sequence[str], *,
-                    method: str = "question_likelihood", batch_size: int = 8) -> list[float]:
+                    method: str = "question_likelihood") -> list[float]:
     """The LLM's own relevance judgement of each passage for the question, in [0, 1], one forward pass each.
 
     ``method="question_likelihood"`` (default): the per-token geometric-mean probability of the question
@@ -115,7 +99,7 @@ def judge_relevance(model, question: str | Sequence[str], passages: Sequence[str
     "Does the passage contain the answer to the question? Answer yes or no." SmolLM2-135M ranks a
     question's own SQuAD paragraph above a same-article distractor 12/12 times with the first and at chance
     (17/36 over three phrasings) with the second, hence the default (see docs/evaluation.md).
-    ``question`` is one string for all passages or one per passage; prompts are left-padded and batched.
+    ``question`` is one string for all passages or one per passage; the passages are scored in batches (GemModel.score).
 
     Example:
         >>> judge_relevance(model, "Who won?", ["The Broncos won.", "It rained."])
@@ -128,34 +112,16 @@ def judge_relevance(model, question: str | Sequence[str], passages: Sequence[str
     questions = [question] * len(passages) if isinstance(question, str) else list(question)
     if len(questions) != len(passages):
         raise ValueError(f"got {len(questions)} questions for {len(passages)} passages")
-    rows = _judge_rows(model, questions, passages, method)
-    yes_ids, no_ids = _yes_no_token_ids(model.tokenizer)
-    scores = [0.0] * len(rows)
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
-    for start in range(0, len(order), batch_size):
-        batch = order[start: start + batch_size]
-        length = len(rows[batch[0]][0])
-        keep = max(rows[i][1] for i in batch) + 1  # logits of the last positions: the scored question tokens
-        input_ids = torch.full((len(batch), length), model.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), length), dtype=torch.long)
-        for j, i in enumerate(batch):  # left padding: every row ends in the last column
-            input_ids[j, length - len(rows[i][0]):] = torch.tensor(rows[i][0])
-            attention[j, length - len(rows[i][0]):] = 1
-        positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
-        with model.lock, torch.inference_mode():
-            logits = model.hf_model(input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device),
-                                    position_ids=positions.to(model.device), logits_to_keep=keep).logits.float()
-        for j, i in enumerate(batch):
-            ids, n_scored = rows[i]
-            if method == "yes_no":
-                last = logits[j, -1]
-                yes, no = torch.logsumexp(last[yes_ids], dim=-1), torch.logsumexp(last[no_ids], dim=-1)
-                scores[i] = float(torch.sigmoid(yes - no))
-            else:  # logits at column t predict token t + 1: the question tokens are the last n_scored
-                predicting = logits[j, keep - 1 - n_scored: keep - 1]
-                targets = torch.tensor(ids[-n_scored:], device=predicting.device)
-                log_probs = torch.log_softmax(predicting, dim=-1).gather(1, targets.unsqueeze(1))
-                scores[i] = float(log_probs.mean().exp())
+    prompts = [_judge_prompt(model, q, p, method) for q, p in zip(questions, passages)]
+    if method == "question_likelihood":  # per-token geometric-mean probability of the question
+        return [float(np.exp(lp.mean())) for lp in model.score(prompts, questions)]
+    answers = ("yes", "Yes", "no", "No")  # P("yes") against P("no") as the reply's first word
+    logprobs = model.score([p for p in prompts for _ in answers], [a for _ in prompts for a in answers])
+    scores = []
+    for i in range(len(prompts)):
+        first = [float(lp[0]) for lp in logprobs[i * len(answers): (i + 1) * len(answers)]]
+        yes, no = np.logaddexp(first[0], first[1]), np.logaddexp(first[2], first[3])
+        scores.append(float(1 / (1 + np.exp(no - yes))))
     return scores
 
 

@@ -16,7 +16,7 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from typing import Collection, Sequence
+from collections.abc import Collection, Sequence
 
 
 def recall_at_k(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:

@@ -208,7 +208,7 @@ def _examples_table(records: list[dict], names: list[str], limit: int = 60) -> s
         by_id.setdefault(r["id"], {})[r["pipeline"]] = r
     head = "".join(f"<th>{_esc(n)}</th>" for n in names)
     rows = []
-    for qid, per in list(by_id.items())[:limit]:
+    for _qid, per in list(by_id.items())[:limit]:
         first = next(iter(per.values()))
         gold = "; ".join(first.get("gold_answers") or []) or "–"
         cells = []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 from functools import partial
-from typing import Any, AsyncIterator, Iterator, Sequence
+from typing import Any
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 from llama_index.core.base.llms.generic_utils import (
     completion_response_to_chat_response,

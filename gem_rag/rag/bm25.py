@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
@@ -20,6 +20,9 @@ STOPWORDS = frozenset(
     "a an and are as at be by for from has have he her his i in is it its of on or she that the their them they this "
     "to was were what when where which who whom why will with you your how did does do".split()
 )
+
+
+STEM = 5  # letters of a word kept as its stem: "termite" and "termites" share "termi"
 
 
 def tokenize(text: str) -> list[str]:
@@ -35,6 +38,7 @@ class BM25Index:
         self.vocab: dict[str, int] = {}
         self._doc_terms: list[Counter] = []
         self._matrix: sparse.csc_matrix | None = None
+        self._stem_df: Counter | None = None
         self.add(texts)
 
     def __len__(self) -> int:
@@ -48,6 +52,14 @@ class BM25Index:
                 self.vocab.setdefault(term, len(self.vocab))
             self._doc_terms.append(counts)
         self._matrix = None
+        self._stem_df = None
+
+    def stem_idf(self, stem: str) -> float:
+        """log(1 + N / (1 + df)) of a word stem (its first ``STEM`` letters) over the documents: how rare, and so
+        how telling, a question word found in a sentence is."""
+        if self._stem_df is None:
+            self._stem_df = Counter(s for counts in self._doc_terms for s in {t[:STEM] for t in counts})
+        return float(np.log1p(len(self._doc_terms) / (1 + self._stem_df.get(stem, 0))))
 
     def _weights(self) -> sparse.csc_matrix:
         """(n_docs, n_terms) matrix of BM25 term weights, built lazily."""

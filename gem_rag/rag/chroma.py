@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -40,6 +40,8 @@ class ChromaStore(VectorStore):
         collection: collection name.
         client: an existing chromadb client (overrides path/host).
     """
+
+    kind = "ChromaStore"
 
     def __init__(self, path: str | Path | None = None, *, host: str | None = None, port: int = 8000,
                  collection: str = "gem_rag", client=None):
@@ -149,23 +151,26 @@ class ChromaStore(VectorStore):
     def __len__(self) -> int:
         return self._collection.count()
 
-    def persist(self, folder: str | Path | None = None) -> None:
-        """Chroma writes through on every change; nothing to do (``folder`` is ignored)."""
-
     @classmethod
-    def load(cls, folder: str | Path, collection: str = "gem_rag") -> "ChromaStore":
-        """Reopen an embedded Chroma database folder."""
+    def load(cls, folder: str | Path, collection: str = "gem_rag") -> ChromaStore:
+        """Reopen a store from a folder written by :meth:`persist`, or an embedded Chroma database folder."""
+        if (Path(folder) / "CURRENT").is_file():
+            return super().load(folder)  # type: ignore[return-value]
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"no Chroma database at {folder}")
         return cls(path=folder, collection=collection)
 
-    def describe(self) -> dict:
-        return {"kind": "ChromaStore", "path": self.path, "host": self.host, "port": self.port, "collection": self.name}
+    def save(self, folder: Path) -> None:
+        """Chroma writes through on every change: an index version holds only where the database is (the
+        description, saved by ``persist`` and the pipeline)."""
 
     @classmethod
-    def from_description(cls, description: dict) -> "ChromaStore":
+    def open(cls, description: dict, folder: Path) -> ChromaStore:
         return cls(description.get("path"), host=description.get("host"), port=description.get("port") or 8000,
                    collection=description.get("collection") or "gem_rag")
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "path": self.path, "host": self.host, "port": self.port, "collection": self.name}
 
 
 def _flatten(metadata: dict) -> dict:

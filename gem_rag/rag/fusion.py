@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 NORMALISATIONS = ("zscore", "minmax")
 FUSION_METHODS = (*NORMALISATIONS, "rrf")

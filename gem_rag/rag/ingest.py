@@ -1,7 +1,8 @@
 """Ingestion: read files and folders into documents, and cut documents into token-aware chunks.
 
 Supported: ``.txt``, ``.md``, ``.rst``, ``.html``/``.htm`` (tags stripped), ``.jsonl`` (one document per
-row with ``text`` and optional ``title``/``id``).
+row with ``text`` and optional ``title``/``id``). Every text is cleaned first (gem_rag.rag.cleaning: reference
+sections, footnotes and markup dropped), so chunk offsets refer to the cleaned text.
 
 Example:
     >>> docs, skipped = load_documents(["notes/", "faq.jsonl"])
@@ -18,8 +19,9 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
+from gem_rag.rag.cleaning import clean_text
 from gem_rag.rag.types import Chunk
 
 logger = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ def content_hash(data: bytes | str) -> str:
 
 def chunk_id(source: str, start: int, end: int, text: str) -> str:
     """Stable chunk id: a hash of source path, character offsets and text."""
-    return hashlib.sha1(f"{source}\x00{start}\x00{end}\x00{text}".encode("utf-8")).hexdigest()[:24]
+    return hashlib.sha1(f"{source}\x00{start}\x00{end}\x00{text}".encode()).hexdigest()[:24]
 
 
 def text_key(text: str) -> str:
@@ -99,8 +101,11 @@ def read_file(path: Path, raw: bytes | None = None) -> list[Document]:
         return _read_jsonl(text, source)
     if suffix in HTML_SUFFIXES:
         title, body = html_to_text(text)
+        body = clean_text(body, suffix)
         return [Document(body, source, title or path.stem)] if body.strip() else []
-    return [Document(text, source, _guess_title(text, suffix) or path.stem)] if text.strip() else []
+    title = _guess_title(text, suffix) or path.stem
+    text = clean_text(text, suffix)
+    return [Document(text, source, title)] if text.strip() else []
 
 
 def load_documents(paths: str | Path | Iterable[str | Path]) -> tuple[list[Document], list[tuple[str, str]]]:
@@ -132,6 +137,9 @@ def _read_jsonl(text: str, source: str) -> list[Document]:
         if not row["text"].strip():
             continue
         row_id = str(row.get("id", line_no))
+        row["text"] = clean_text(row["text"], ".md")
+        if not row["text"].strip():
+            continue
         extra = {k: v for k, v in row.items() if k not in ("text", "title", "id") and isinstance(v, (str, int, float, bool))}
         docs.append(Document(row["text"], f"{source}#{row_id}", str(row.get("title") or ""), {"doc_id": row_id, **extra}))
     return docs

@@ -28,11 +28,11 @@ import logging
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
-from gem_rag.core.generation import cache_kwargs
+from gem_rag.core.kv_states import compute_kv, compute_states
 
 logger = logging.getLogger(__name__)
 
@@ -157,51 +157,37 @@ def _nbytes(state: torch.Tensor) -> int:
     return state.numel() * state.element_size()
 
 
-# ---------------------------------------------------------------- computing states
-def compute_states(model, rows: Sequence[Sequence[int]], prefix: torch.Tensor | None = None, *,
-                   token_budget: int = 2048, on_state: Callable[[int, torch.Tensor], None] | None = None
-                   ) -> list[torch.Tensor]:
-    """KV states of token ``rows``, each computed after ``prefix`` (the state of the tokens before them, at
-    positions 0..P-1) or alone (P = 0); a row's state covers positions P..P+n-1 (generation-mode weights).
+class ChunkKV:
+    """KV reuse for a pipeline: every chunk's state after the answer prompt's start, computed when the chunk is
+    indexed (``add``) or first read (``state``), dropped with the chunk (``discard``).
 
-    Rows are batched by ``token_budget`` padded tokens (right padding). With ``on_state(i, state)`` each state
-    is handed over as soon as its batch is done and not kept (the list returned is then empty).
+    Example:
+        >>> kv = ChunkKV(model, generator, KVCache(256 * 2**20), token_budget=2048)
+        >>> kv.add(chunks); kv.state(chunks[0], generator).shape[3] == len(generator.ids(chunks[0].text))
     """
-    from transformers import DynamicCache
 
-    decoder = model.hf_model.base_model
-    start = 0 if prefix is None else prefix.shape[3]
-    states: list[torch.Tensor | None] = [None] * len(rows)
-    for batch in model._length_batches([list(r) for r in rows], 64, token_budget):
-        length = max(len(rows[i]) for i in batch)
-        input_ids = torch.full((len(batch), length), model.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), start + length), dtype=torch.long)
-        attention[:, :start] = 1
-        for j, i in enumerate(batch):
-            input_ids[j, : len(rows[i])] = torch.tensor(list(rows[i]))
-            attention[j, start: start + len(rows[i])] = 1
-        positions = torch.arange(start, start + length).expand(len(batch), -1)  # (b, T)
-        cache = DynamicCache()
-        if prefix is not None:
-            state = prefix.to(device=model.device, dtype=model.dtype)
-            for layer in range(state.shape[0]):  # (1, kv_heads, P, head_dim) per row of the batch
-                cache.update(state[layer, 0].expand(len(batch), -1, -1, -1).contiguous(),
-                             state[layer, 1].expand(len(batch), -1, -1, -1).contiguous(), layer)
-        with model.lock, torch.inference_mode():
-            decoder(input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device),
-                    position_ids=positions.to(model.device), use_cache=True, **cache_kwargs(decoder, cache))
-        for j, i in enumerate(batch):
-            state = torch.stack([torch.stack([layer.keys[j, :, start: start + len(rows[i])],
-                                              layer.values[j, :, start: start + len(rows[i])]])
-                                 for layer in cache.layers]).clone()  # (layers, 2, kv_heads, n, head_dim)
-            if on_state is None:
-                states[i] = state
-            else:
-                on_state(i, state)
-        del cache
-    return [] if on_state is not None else states  # type: ignore[return-value]
+    def __init__(self, model, generator, cache: KVCache, token_budget: int):
+        self.model = model
+        self.generator = generator  # gem_rag.rag.answer_generation.AnswerGenerator: the prompt start and ids
+        self.cache = cache
+        self.token_budget = token_budget
 
+    def add(self, chunks) -> None:
+        ids = [c.id for c in chunks]
+        compute_states(self.model, [self.generator.ids(c.text) for c in chunks], self.generator.prefix_piece().state,
+                       token_budget=self.token_budget, on_state=lambda i, state: self.cache.put(ids[i], state))
 
-def compute_kv(model, token_ids: Sequence[int], prefix: torch.Tensor | None = None) -> torch.Tensor:
-    """KV state of ``token_ids``, after ``prefix`` (a state at positions 0..P-1) or alone (positions 0..n-1)."""
-    return compute_states(model, [token_ids], prefix)[0]
+    def discard(self, ids: Sequence[str]) -> None:
+        self.cache.discard(ids)
+
+    def missing(self, chunks) -> list:
+        return [c for c in chunks if c.id not in self.cache]
+
+    def state(self, chunk, generator=None) -> torch.Tensor:
+        """The chunk's state (computed after the prompt start, and cached, when missing)."""
+        ids = self.generator.ids(chunk.text)
+        state = self.cache.get(chunk.id)
+        if state is None or state.shape[3] != len(ids):
+            state = compute_kv(self.model, ids, prefix=self.generator.prefix_piece().state)
+            self.cache.put(chunk.id, state)
+        return state

@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 try:
     import fcntl

@@ -1,5 +1,12 @@
 """Vector stores behind one small interface, and FaissStore, the embedded default.
 
+Adding a store is one new file: subclass :class:`VectorStore`, set ``kind`` (its registry name), implement
+the abstract methods, ``save(folder)`` (write what reopens it into an index version folder: its data, or
+just where its server is) and the classmethod ``open(description, folder)`` (the inverse, given what
+``describe()`` returned and that folder). Defining the class registers it; a pipeline saved with it reopens
+through :func:`open_store` with no edit to the pipeline. ``tests/test_rag_stores.py`` adds a numpy store
+that way.
+
 Example:
     >>> store = FaissStore(dim=576)
     >>> store.add(["a"], vectors, [Chunk("a", "text", {})])
@@ -13,7 +20,8 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -33,6 +41,12 @@ class VectorStore(ABC):
     """
 
     manifest: dict
+    kind: ClassVar[str] = ""  # registry name (saved in the pipeline's description of its store)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            STORE_KINDS[cls.kind] = cls
 
     @abstractmethod
     def add(self, ids: Sequence[str], vectors: np.ndarray, chunks: Sequence[Chunk]) -> None:
@@ -62,19 +76,53 @@ class VectorStore(ABC):
     def __len__(self) -> int: ...
 
     @abstractmethod
-    def persist(self, folder: str | Path) -> None:
-        """Write the store to ``folder`` (atomically where the backend allows)."""
+    def save(self, folder: Path) -> None:
+        """Write what reopens this store into ``folder`` (an index version folder being written)."""
 
     @classmethod
     @abstractmethod
-    def load(cls, folder: str | Path) -> "VectorStore": ...
+    def open(cls, description: dict, folder: Path) -> VectorStore:
+        """Reopen the store that ``describe()`` described and ``save(folder)`` wrote."""
+
+    def persist(self, folder: str | Path) -> None:
+        """Write the store to ``folder`` as a new version, atomically (see gem_rag.rag.storage)."""
+        def write(tmp: Path) -> None:
+            self.save(tmp)
+            (tmp / STORE_FILE).write_text(json.dumps(self.describe()))
+
+        write_version(folder, write)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> VectorStore:
+        """Reopen a store written by :meth:`persist`."""
+        version = current_version(folder)
+        description = read_json(version / STORE_FILE) if (version / STORE_FILE).is_file() else {"kind": cls.kind}
+        return open_store(description, version)
 
     def all_chunks(self) -> list[Chunk]:
         return self.get(self.ids())
 
     def describe(self) -> dict:
-        """JSON-able description from which ``open_store`` reopens this store (saved by the pipeline)."""
-        return {"kind": type(self).__name__}
+        """JSON-able description from which :func:`open_store` reopens this store (saved by the pipeline)."""
+        return {"kind": self.kind}
+
+
+STORE_FILE = "store.json"
+STORE_KINDS: dict[str, type[VectorStore]] = {}
+_STORE_MODULES = {"ChromaStore": "gem_rag.rag.chroma"}  # stores in modules that import an optional extra
+
+
+def open_store(description: dict, folder: Path) -> VectorStore:
+    """Reopen a store from its ``describe()`` output and the version folder its ``save`` wrote."""
+    kind = description.get("kind")
+    if kind not in STORE_KINDS and kind in _STORE_MODULES:
+        import importlib
+
+        importlib.import_module(_STORE_MODULES[kind])
+    if kind not in STORE_KINDS:
+        raise IndexMismatchError(f"unknown store kind {kind!r} (known: {sorted(STORE_KINDS)}); import the module "
+                                 f"that defines it before loading")
+    return STORE_KINDS[kind].open(description, folder)
 
 
 def check_vectors(ids: Sequence[str], vectors: np.ndarray, chunks: Sequence[Chunk], dim: int | None) -> np.ndarray:
@@ -91,6 +139,7 @@ def check_vectors(ids: Sequence[str], vectors: np.ndarray, chunks: Sequence[Chun
 
 
 class FaissStore(VectorStore):
+    kind = "FaissStore"
     """Embedded FAISS store: exact ``IndexFlatIP`` while small, HNSW once it holds ``approximate_threshold``
     vectors (switched automatically). Vectors should be unit-norm (inner product = cosine).
 
@@ -229,11 +278,7 @@ class FaissStore(VectorStore):
         return len(self._chunks)
 
     # ------------------------------------------------------------------ persistence
-    def persist(self, folder: str | Path) -> None:
-        """Write to ``folder`` atomically (a crash mid-write leaves the previous version current)."""
-        write_version(folder, self.write_files)
-
-    def write_files(self, folder: Path) -> None:
+    def save(self, folder: Path) -> None:
         """Write the store's files into an existing (temporary) folder."""
         import faiss
 
@@ -253,12 +298,8 @@ class FaissStore(VectorStore):
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
     @classmethod
-    def load(cls, folder: str | Path) -> "FaissStore":
-        """Reload a store written by :meth:`persist` (raises CorruptIndexError / IndexMismatchError)."""
-        return cls.read_files(current_version(folder))
-
-    @classmethod
-    def read_files(cls, folder: Path) -> "FaissStore":
+    def open(cls, description: dict, folder: Path) -> FaissStore:
+        """The store :meth:`save` wrote into ``folder`` (raises CorruptIndexError / IndexMismatchError)."""
         import faiss
 
         manifest = read_json(folder / "manifest.json")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 from gem_rag.core.model import GemModel
 from gem_rag.server.limits import ServerLimits

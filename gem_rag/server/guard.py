@@ -16,7 +16,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from typing import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from gem_rag.server.limits import ServerLimits, megabytes
 

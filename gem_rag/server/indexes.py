@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from gem_rag.core.loading import cache_root
 from gem_rag.core.model import GemModel

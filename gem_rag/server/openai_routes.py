@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from fastapi import APIRouter, Request

@@ -21,9 +21,10 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from gem_rag.core.model import GemModel
+from gem_rag.rag.types import DoneEvent, SourcesEvent, SupportEvent, TokenEvent
 from gem_rag.server.indexes import display_source
 from gem_rag.server.limits import ServerLimits, completion_budget, count_within, megabytes
 
@@ -276,12 +277,14 @@ class RagService:
     def _events(self, events, pipeline) -> Iterator[dict]:
         try:
             for event in events:
-                if event["type"] == "sources":
-                    yield {"type": "sources", "sources": [source_json(c) for c in event["chunks"]]}
-                elif event["type"] == "token":
-                    yield {"type": "token", "text": event["text"]}
-                elif event["type"] == "done":
-                    yield {"type": "done", **self._answer_json(event["answer"], pipeline)}
+                if isinstance(event, SourcesEvent):
+                    yield {"type": "sources", "sources": [source_json(c) for c in event.chunks]}
+                elif isinstance(event, SupportEvent):
+                    yield {"type": "support", "supporting_sentences": [s.to_dict() for s in event.sentences]}
+                elif isinstance(event, TokenEvent):
+                    yield {"type": "token", "text": event.text}
+                elif isinstance(event, DoneEvent):
+                    yield {"type": "done", **self._answer_json(event.answer, pipeline)}
         finally:
             close = getattr(events, "close", None)
             if close is not None:
@@ -292,6 +295,8 @@ class RagService:
             "question": answer.question,
             "answer": answer.answer,
             "abstained": answer.abstained,
+            "how": answer.how,
+            "supporting_sentences": [s.to_dict() for s in answer.supporting_sentences],
             "sources": [source_json(c) for c in answer.chunks],
             "answer_source_ids": list(answer.answer_chunk_ids),
             "timings": {name: round(float(value), 3) for name, value in answer.timings.items()},

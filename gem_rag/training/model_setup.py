@@ -56,7 +56,7 @@ class TrainableGem(torch.nn.Module):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def load(cls, cfg: TrainConfig) -> "TrainableGem":
+    def load(cls, cfg: TrainConfig) -> TrainableGem:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         folder, name = resolve_model_folder(cfg.base_model)

@@ -45,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_sources(done: dict) -> None:
+    sentences = [s for s in done.get("supporting_sentences", []) if s["text"].strip() != done.get("answer", "").strip()]
+    if sentences:
+        print("\nFrom the sources:")
+        for sentence in sentences:
+            print(textwrap.indent(sentence["text"].strip(), "  > ", lambda line: True))
     print("\nSources:")
     for source in done.get("sources", []):
         print(f"  [{source['rank']}] {source['title']}  ({source['source']}, score {source['score']:.3f})")

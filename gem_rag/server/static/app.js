@@ -84,6 +84,45 @@ function showTimings(timings, usage) {
   $("timings").textContent = parts.join(" · ");
 }
 
+// The supporting sentences: quoted under the answer, highlighted in their passage.
+let support = [];
+
+function showSupport(sentences, sources) {
+  support = sentences || [];
+  const box = $("support");
+  box.replaceChildren();
+  const titles = Object.fromEntries((sources || []).map((s) => [s.id, s.title]));
+  for (const sentence of support) {
+    const quote = document.createElement(sentence.kind === "code" ? "pre" : "blockquote");
+    quote.className = `support-${sentence.kind}`;
+    quote.textContent = sentence.kind === "code" ? sentence.text : sentence.text.replace(/\s+/g, " ");
+    if (titles[sentence.chunk_id] && sentence.kind !== "code") {
+      const cite = document.createElement("cite");
+      cite.textContent = ` — ${titles[sentence.chunk_id]}`;
+      quote.append(cite);
+    }
+    box.append(quote);
+  }
+  box.hidden = support.length === 0;
+}
+
+// `text` with the supporting sentences of chunk `id` wrapped in <mark> (as DOM nodes, never as HTML).
+function highlighted(text, id) {
+  const spans = support.filter((s) => s.chunk_id === id).sort((a, b) => a.start - b.start);
+  const out = document.createDocumentFragment();
+  let at = 0;
+  for (const span of spans) {
+    if (span.start < at) continue;
+    out.append(text.slice(at, span.start));
+    const mark = document.createElement("mark");
+    mark.textContent = text.slice(span.start, span.end);
+    out.append(mark);
+    at = span.end;
+  }
+  out.append(text.slice(at));
+  return out;
+}
+
 function showSources(sources, answeredFrom = []) {
   const list = $("sources");
   list.replaceChildren();
@@ -99,11 +138,11 @@ function showSources(sources, answeredFrom = []) {
     name.className = "source-title";
     name.textContent = source.title;
     title.append(name);
-    if (answeredFrom.length === 1 && answeredFrom[0] === source.id) {
+    if (answeredFrom.includes(source.id)) {
       item.classList.add("answered");
       const tag = document.createElement("span");
       tag.className = "answer-tag";
-      tag.textContent = "answer read here";
+      tag.textContent = "answer found here";
       title.append(tag);
     }
     const path = document.createElement("div");
@@ -117,14 +156,20 @@ function showSources(sources, answeredFrom = []) {
     score.innerHTML = `<span class="score-bar"><span style="width:${width}%"></span></span>`;
     score.append(`score ${source.score.toFixed(3)}`);
     head.append(title, score);
+    const holds = support.some((s) => s.chunk_id === source.id);
     const snippet = document.createElement("p");
     snippet.className = "snippet";
     snippet.textContent = source.snippet;
     const details = document.createElement("details");
     details.innerHTML = "<summary>full passage</summary>";
     const pre = document.createElement("pre");
-    pre.textContent = source.text;
+    pre.append(highlighted(source.text, source.id));
     details.append(pre);
+    if (holds) {  // the passage the answer rests on: open, its sentence highlighted
+      item.classList.add("answered");
+      details.open = true;
+      snippet.hidden = true;
+    }
     item.append(head, snippet, details);
     list.append(item);
   }
@@ -141,6 +186,9 @@ async function ask(question) {
   $("timings").textContent = "";
   const answer = $("answer");
   answer.textContent = "";
+  answer.classList.remove("code");
+  delete answer.dataset.done;
+  showSupport([], []);
   answer.classList.add("streaming");
   try {
     const response = await api("/v1/rag/answer", {
@@ -152,12 +200,19 @@ async function ask(question) {
       const body = await response.json().catch(() => null);
       throw new Error(errorText(body, `the server answered ${response.status}`));
     }
+    let sources = [];
     await readEvents(response, (event) => {
-      if (event.type === "sources") showSources(event.sources);
-      else if (event.type === "token") answer.textContent += event.text;
+      if (event.type === "sources") { sources = event.sources; showSources(sources); }
+      else if (event.type === "support") {
+        showSupport(event.supporting_sentences, sources);
+        showSources(sources, [...new Set(event.supporting_sentences.map((s) => s.chunk_id))]);
+      } else if (event.type === "token") answer.textContent += event.text;
       else if (event.type === "done") {
         answer.textContent = event.answer;
+        answer.classList.toggle("code", event.how === "code");
         answer.dataset.done = "true";
+        answer.dataset.how = event.how || "";
+        showSupport(event.supporting_sentences, event.sources);
         showSources(event.sources, event.answer_source_ids || []);
         showConsistency(event.consistency);
         showTimings(event.timings || {}, event.usage);

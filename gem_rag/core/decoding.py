@@ -22,7 +22,7 @@ import copy
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -92,7 +92,7 @@ class CopySpanConstraint:
         """True while the tokens so far are the start of a fixed reply."""
         return any(n >= self.n_sources for n, _, _ in self.pointers)
 
-    def fork(self) -> "CopySpanConstraint":
+    def fork(self) -> CopySpanConstraint:
         """An independent copy (one per beam)."""
         twin = copy.copy(self)
         twin.pointers = set(self.pointers)
@@ -186,7 +186,7 @@ class PieceGeneration:
         self._pieces_in = pieces
         self._out = self._run()
 
-    def __iter__(self) -> "PieceGeneration":
+    def __iter__(self) -> PieceGeneration:
         return self
 
     def __next__(self) -> str:
@@ -237,7 +237,7 @@ class PieceGeneration:
         finished: list[tuple[float, list[int]]] = []
         for _ in range(min(params.max_new_tokens, model.context_window - prompt_length)):
             candidates = []  # (score, beam index, token)
-            for b, (score, tokens, _, constraint) in enumerate(beams):
+            for b, (score, _tokens, _, constraint) in enumerate(beams):
                 # the model's own log-probabilities, masked but not renormalised: a forced copy of a token the
                 # model would not write still costs what it costs
                 logprobs = torch.log_softmax(logits[b:b + 1].float(), dim=-1)

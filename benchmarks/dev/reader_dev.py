@@ -1,0 +1,140 @@
+"""The reader on the development questions (benchmarks/dev/data/reader_dev.jsonl): answers a person accepts,
+their supporting sentences, and latency, for the single-model pipeline and, in the same run, others.
+
+The index holds the bundled demo corpus plus the extra training-corpus pages the questions name (read from the
+data root), built once per embedder and cached under ``--cache``. Scores per question:
+- answer correct: the answer contains an accepted string, or the pipeline abstains where it should;
+- support correct: the first supporting sentence contains a support string (answerable questions);
+- latency of ``RagPipeline.answer`` (the index warm, one question at a time).
+
+Usage:
+    python -m benchmarks.dev.reader_dev --pipelines gem,gem-chunks,minilm --json docs/reader_dev.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import statistics
+import time
+from pathlib import Path
+
+from benchmarks.common import data_root, machine, write_json
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+QUESTIONS = Path(__file__).resolve().parent / "data" / "reader_dev.jsonl"
+DEMO_TEXTS = ROOT / "gem_rag" / "data" / "demo_corpus" / "texts"
+# pipeline name -> (embedder, RagPipeline settings)
+PIPELINES = {"gem": ("gem", {}), "gem-chunks": ("gem", {"reader": "chunks"}),
+             "minilm": ("minilm", {}), "minilm-chunks": ("minilm", {"reader": "chunks"})}
+
+
+def all_rows() -> list[dict]:
+    return [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+
+
+def normalised(text: str) -> str:
+    return " ".join(re.sub(r"[`*]", "", text).lower().split())
+
+
+def extra_documents(rows: list[dict], root: Path, folder: Path) -> Path:
+    """Write the extra pages the questions use as files under ``folder`` (once); returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = {(r["corpus_file"], r["doc"]) for r in rows if r["corpus"] == "extra"}
+    for corpus_file in sorted({c for c, _ in wanted}):
+        suffix = ".md" if "wiki" in corpus_file else ".rst"
+        with open(root / "corpus" / corpus_file, encoding="utf-8") as lines:
+            for line in lines:
+                doc = json.loads(line)
+                if (corpus_file, doc["id"]) in wanted:
+                    name = re.sub(r"[^\w.-]+", "_", doc["id"]) + suffix
+                    (folder / name).write_text(f"# {doc['title']}\n\n{doc['text']}", encoding="utf-8")
+    return folder
+
+
+def build(name: str, model, rows: list[dict], args):
+    from gem_rag.rag import RagPipeline
+
+    embedder_name, settings = PIPELINES[name]
+    embedder = None
+    if embedder_name == "minilm":
+        from gem_rag.baselines import EncoderEmbedder
+
+        embedder = EncoderEmbedder.minilm()
+    folder = Path(args.cache) / f"index-{embedder_name}"
+    try:
+        pipeline = RagPipeline.load(folder, model=model, embedder=embedder, **settings)
+    except (OSError, ValueError):
+        pipeline = RagPipeline(model, embedder=embedder, **settings)
+        extra = extra_documents(all_rows(), data_root(args.data_root), Path(args.cache) / "extra")
+        started = time.perf_counter()
+        report = pipeline.index([DEMO_TEXTS, extra])
+        logger.info("%s: indexed %d chunks in %.0f s", name, report.chunks_added, time.perf_counter() - started)
+        pipeline.save(folder)
+    return pipeline
+
+
+def score(row: dict, answer) -> dict:
+    said = normalised(answer.answer)
+    if row["abstain"]:
+        correct = answer.abstained
+    else:
+        correct = not answer.abstained and any(normalised(a) in said for a in row["accepted"])
+    first = answer.supporting_sentences[0].text if answer.supporting_sentences else ""
+    support = bool(first) and any(normalised(s) in normalised(first) for s in row["support"])
+    return {"id": row["id"], "kind": row["kind"], "answer": answer.answer, "how": answer.how,
+            "abstained": answer.abstained, "correct": correct, "support_correct": support if not row["abstain"] else None,
+            "support": first, "seconds": answer.timings["total_s"], "first_output_s": answer.timings["ttft_s"]}
+
+
+def summarise(results: list[dict]) -> dict:
+    answerable = [r for r in results if r["support_correct"] is not None]
+    correct = [r for r in answerable if r["correct"]]
+    seconds = sorted(r["seconds"] for r in results)
+    by_kind = {}
+    for kind in sorted({r["kind"] for r in results}):
+        rows = [r for r in results if r["kind"] == kind]
+        by_kind[kind] = {"n": len(rows), "correct": round(sum(r["correct"] for r in rows) / len(rows), 3)}
+    return {"questions": len(results), "correct": round(sum(r["correct"] for r in results) / len(results), 3),
+            "support_correct_of_correct": round(sum(r["support_correct"] for r in correct) / max(1, len(correct)), 3),
+            "support_correct": round(sum(r["support_correct"] for r in answerable) / max(1, len(answerable)), 3),
+            "p50_s": round(statistics.median(seconds), 3),
+            "p95_s": round(seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))], 3),
+            "by_kind": by_kind}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pipelines", default="gem,minilm", help=f"comma list of {sorted(PIPELINES)}")
+    parser.add_argument("--data-root", default=None, help="shared data folder (default: $GEM_RAG_DATA or ../shared/data)")
+    parser.add_argument("--cache", default="runs/reader_dev", help="where the indexes are kept between runs")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions (a quick check)")
+    parser.add_argument("--json", default=None, help="write the figures here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import torch
+
+    from gem_rag import get_default_model
+
+    torch.set_num_threads(args.threads)
+    rows = all_rows()[: args.limit or None]
+    model = get_default_model()
+    report = {"what": "reader on the development questions", "command": "python -m benchmarks.dev.reader_dev "
+              f"--pipelines {args.pipelines}", "machine": machine(args.threads), "pipelines": {}}
+    for name in args.pipelines.split(","):
+        pipeline = build(name, model, rows, args)
+        pipeline.answer("warm-up question?")
+        results = [score(row, pipeline.answer(row["question"])) for row in rows]
+        report["pipelines"][name] = {"summary": summarise(results), "questions": results}
+        logger.info("%s: %s", name, json.dumps(report["pipelines"][name]["summary"]))
+    if args.json:
+        write_json(args.json, report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Answers on SQuAD v1.1 dev (EVALUATION ONLY: reported, never tuned on): 100 questions (seed 0), hybrid
+retrieval k=3 over all 2,067 paragraphs, for each reader asked: EM / token F1 of the answer, the gold answer
+inside the answer, inside the first supporting sentence, and inside either.
+
+The index is built once (GEM embeddings and sentence vectors) and kept under ``--cache``.
+
+Usage:
+    python -m benchmarks.quality.squad_answers --readers sentences,chunks --json docs/squad_answers.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import data_root, machine, write_json
+
+logger = logging.getLogger(__name__)
+
+
+def contains(text: str, answers: list[str]) -> bool:
+    said = " " + " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split()) + " "
+    return any(" " + " ".join(re.sub(r"[^\w\s]", " ", a.lower()).split()) + " " in said for a in answers)
+
+
+def open_index(model, data, cache: Path):
+    from gem_rag.rag import RagPipeline
+
+    try:
+        return RagPipeline.load(cache, model=model)
+    except (OSError, ValueError):
+        pipeline = RagPipeline(model)
+        started = time.perf_counter()
+        pipeline.add_texts([p.text for p in data.passages], [{"source": p.id, "title": p.title} for p in data.passages],
+                           ids=[p.id for p in data.passages])
+        logger.info("indexed %d paragraphs in %.0f s", len(data.passages), time.perf_counter() - started)
+        pipeline.save(cache)
+        return pipeline
+
+
+def run_reader(pipeline, reader: str, questions) -> dict:
+    from gem_rag.eval.metrics import squad_exact_match, squad_f1
+
+    pipeline.configure(reader=reader)
+    rows = []
+    for q in questions:
+        answer = pipeline.answer(q.question, k=3)
+        support = answer.supporting_sentences[0].text if answer.supporting_sentences else ""
+        rows.append({"question": q.question, "gold": q.answers, "answer": answer.answer, "how": answer.how,
+                     "abstained": answer.abstained, "support": support, "seconds": answer.timings["total_s"],
+                     "gold_paragraph_retrieved": any(c.chunk.id in q.relevant for c in answer.chunks)})
+    mean = lambda values: round(100 * float(np.mean(values)), 1)  # noqa: E731
+    return {"em": mean([squad_exact_match(r["answer"], r["gold"]) for r in rows]),
+            "f1": mean([squad_f1(r["answer"], r["gold"]) for r in rows]),
+            "gold_in_answer": mean([contains(r["answer"], r["gold"]) for r in rows]),
+            "gold_in_support": mean([contains(r["support"], r["gold"]) for r in rows]),
+            "gold_in_answer_or_support": mean([contains(r["answer"] + " \n " + r["support"], r["gold"]) for r in rows]),
+            "abstained": sum(r["abstained"] for r in rows),
+            "gold_paragraph_retrieved": mean([r["gold_paragraph_retrieved"] for r in rows]),
+            "p50_s": round(float(np.median([r["seconds"] for r in rows])), 3), "examples": rows[:12]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument("--readers", default="sentences,chunks")
+    parser.add_argument("--cache", default="runs/squad_index")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import torch
+
+    from gem_rag import get_default_model
+    from gem_rag.eval.data import load_eval_data
+
+    torch.set_num_threads(args.threads)
+    data = load_eval_data(data_root(args.data_root) / "squad-v1.1-dev.json", n=args.questions, seed=0)
+    model = get_default_model()
+    pipeline = open_index(model, data, Path(args.cache))
+    report = {"what": "SQuAD v1.1 dev answers (evaluation only)", "machine": machine(args.threads),
+              "command": f"python -m benchmarks.quality.squad_answers --readers {args.readers}",
+              "questions": len(data.questions), "readers": {}}
+    for reader in args.readers.split(","):
+        report["readers"][reader] = run_reader(pipeline, reader, data.questions)
+        logger.info("%s: %s", reader, {k: v for k, v in report["readers"][reader].items() if k != "examples"})
+    if args.json:
+        write_json(args.json, report)
+
+
+if __name__ == "__main__":
+    main()

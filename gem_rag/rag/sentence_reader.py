@@ -1,0 +1,246 @@
+"""SentenceReader, the default reader: find the sentences that answer the question inside the retrieved
+chunks, then give the answer a person accepts, with those sentences as its support.
+
+1. **Find.** Every unit (sentence, list item, code block) of the retrieved chunks was embedded at indexing
+   in its chunk's forward pass. A unit scores its cosine with the question's vector, plus ``lexical_weight``
+   times the share of the question's content words it contains (each word weighted by its rarity in the
+   index), less ``FRAGMENT_PENALTY`` for a fragment cut at a chunk's start and, for other questions than
+   how-to ones, ``CODE_PENALTY`` for a code block (how-to questions favour sentences that introduce or
+   hold code instead). The best unit is the support, with the code block right after it when it introduces
+   one ("... run:"); below ``min_support_score`` the reader abstains. (Chosen on the development set,
+   benchmarks/dev: docs/benchmarks.md, "Reader".)
+2. **Answer**, by the kind of question:
+   - how-to ("how do I ...") whose support introduces or contains code: the code, e.g. ``python3 -m venv
+     tutorial-env``;
+   - definitions ("what is X?") and explanations ("why ..."): the supporting sentence itself;
+   - other questions (facts): the model writes a short answer from the supporting sentences alone (a short
+     prompt, so it is fast), kept only when the sentences contain it; otherwise the sentence is the answer.
+     An answer the sentences do not support is never shown as the answer.
+
+Example:
+    >>> reader = SentenceReader(generator, units, RagConfig())
+    >>> for item in reader.read(question, retrieval.chunks, retrieval.query_vector, params): ...
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Generator, Iterator, Sequence
+
+import numpy as np
+
+from gem_rag.rag.answer_generation import AnswerGenerator
+from gem_rag.rag.bm25 import STEM, tokenize
+from gem_rag.rag.config import RagConfig
+from gem_rag.rag.types import RetrievedChunk, SupportEvent, SupportingSentence, TokenEvent
+from gem_rag.rag.unit_index import UnitIndex
+
+_HOWTO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could|does|is|are)\b|how\s+to\b|what(?:'s| is)\s+the\s+"
+                    r"(?:best\s+|right\s+)?(?:way|command|syntax|function|method)\b|which\s+(?:command|function|method|module)\b|"
+                    r"(?:show|tell)\s+me\s+how\b|is\s+there\s+a\s+way\b)", re.IGNORECASE)
+_DEFINITION = re.compile(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))\s+(?:an?\s+|the\s+)?[\w\s.'()-]{1,40}\??\s*$|"
+                         r"define\b|what\s+does\s+.{1,40}\s+mean\b|what\s+is\s+meant\s+by\b|meaning\s+of\b)",
+                         re.IGNORECASE)
+_SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*$")  # "list.reverse()", "json.dump(obj, fp, *, skipkeys=False)"
+_WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|what\s+for\b)", re.IGNORECASE)
+_STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
+                       "where who whom which can could should would will i you we it its this that these those with "
+                       "and or as my me your there their use using get".split())
+SHORT_ANSWER_TOKENS = 16  # a short answer longer than this is not short: the sentence answers instead
+CODE_LINES = 3  # a code answer shows at most this many lines of its block
+FRAGMENT_PENALTY = 0.3  # unit scores (see the module docstring), chosen on the development set
+CODE_PENALTY = 0.3
+HOWTO_BONUS = 0.1
+DEFINITION_BONUS = 0.3
+
+
+def question_kind(question: str) -> str:
+    """"howto", "definition", "why" or "fact"."""
+    if _HOWTO.match(question):
+        return "howto"
+    if _WHY.match(question):
+        return "why"
+    if _DEFINITION.match(question) and len(_term(question).split()) <= 3 and " of " not in f" {_term(question)} ":
+        return "definition"  # "what is albedo?", not "what is the capital of France?"
+    return "fact"
+
+
+def content_words(text: str) -> set[str]:
+    """Word stems (5 letters) of ``text`` without stop words, for the lexical part of a unit's score."""
+    return {word[:STEM] for word in tokenize(text) if word not in _STOPWORDS}
+
+
+@dataclass
+class Candidate:
+    chunk: RetrievedChunk
+    index: int  # the unit's index in its chunk
+    sentence: SupportingSentence
+
+
+@dataclass
+class ReadResult:
+    """What a reader concluded (the pipeline adds the chunks and timings to make a RagAnswer)."""
+
+    answer: str
+    abstained: bool
+    how: str
+    supporting: list[SupportingSentence] = field(default_factory=list)
+    raw_answer: str = ""
+    usage: dict = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+    first_token_s: float | None = None
+    answer_chunk_ids: list[str] = field(default_factory=list)
+    readings: list = field(default_factory=list)
+
+
+class SentenceReader:
+    def __init__(self, generator: AnswerGenerator, units: UnitIndex, config: RagConfig,
+                 idf: Callable[[str], float] = lambda word: 1.0):
+        self.generator = generator
+        self.units = units
+        self.config = config
+        self.idf = idf  # a word stem's rarity in the index (Retriever.stem_idf)
+
+    def candidates(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray) -> list[Candidate]:
+        """The units of ``chunks`` (headings aside), best first."""
+        asked = content_words(question)
+        weights = {word: self.idf(word) for word in asked}
+        total = sum(weights.values()) or 1.0
+        kind = question_kind(question)
+        howto = kind == "howto"
+        defines = _defining(question) if kind == "definition" else None
+        found: list[tuple[float, Candidate]] = []
+        for retrieved in chunks:
+            chunk = retrieved.chunk
+            units = self.units.units(chunk.id)
+            if not units:
+                continue
+            cosines = self.units.vectors(chunk.id) @ query  # (m,)
+            for i, unit in enumerate(units):
+                if unit.kind == "heading":
+                    continue
+                text = chunk.text[unit.start: unit.end]
+                score = float(cosines[i]) + self.config.lexical_weight * sum(
+                    weights[w] for w in asked & content_words(text)) / total
+                if unit.kind != "code" and (text[:1].islower() or text[:1] in ".,;:)*`"):
+                    score -= FRAGMENT_PENALTY  # the tail of a sentence cut at the chunk's start
+                if defines is not None and defines.match(text):
+                    score += DEFINITION_BONUS  # "Albedo is ...", "A set is ..." for "What is albedo?"
+                if howto:
+                    score += HOWTO_BONUS * ((_code_unit(units, i, chunk.text) is not None) + ("`" in text))
+                elif unit.kind == "code":
+                    score -= CODE_PENALTY
+                found.append((score, Candidate(retrieved, i, SupportingSentence(text, chunk.id, unit.start, unit.end,
+                                                                                score, unit.kind))))
+        found.sort(key=lambda pair: -pair[0])
+        return [candidate for _, candidate in found]
+
+    def support(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray) -> list[SupportingSentence]:
+        """The supporting sentences: the best ``support_sentences`` units, each followed by the code block
+        it introduces; [] when the best scores below ``min_support_score``."""
+        ranked = self.candidates(question, chunks, query)
+        if not ranked or ranked[0].sentence.score < self.config.min_support_score:
+            return []
+        chosen: list[SupportingSentence] = []
+        for candidate in ranked[: self.config.support_sentences]:
+            chosen.append(candidate.sentence)
+            code = self._introduced_code(candidate)
+            if code is not None and code not in chosen:
+                chosen.append(code)
+        return chosen
+
+    def _introduced_code(self, candidate: Candidate) -> SupportingSentence | None:
+        """The code that goes with ``candidate`` (see :func:`_code_unit`) as a supporting sentence."""
+        if candidate.sentence.kind == "code":
+            return None
+        chunk = candidate.chunk.chunk
+        code = _code_unit(self.units.units(chunk.id), candidate.index, chunk.text)
+        if code is None:
+            return None
+        return SupportingSentence(chunk.text[code.start: code.end], chunk.id, code.start, code.end,
+                                  candidate.sentence.score, "code")
+
+    def read(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray | None, params
+             ) -> Iterator[SupportEvent | TokenEvent | ReadResult]:
+        """Events (the support, then the answer's text) and, last, the ReadResult."""
+        abstain = self.generator.prompt.abstain_phrase
+        supporting = self.support(question, chunks, query) if chunks and query is not None else []
+        if not supporting:
+            yield TokenEvent(abstain)
+            yield ReadResult(abstain, True, "abstained")
+            return
+        yield SupportEvent(supporting)
+        kind = question_kind(question)
+        code = next((s for s in supporting if s.kind == "code"), None)
+        if kind == "howto" and code is not None:
+            result = ReadResult(_first_lines(code.text, CODE_LINES), False, "code", supporting)
+        elif kind in ("definition", "why", "howto"):
+            result = ReadResult(_as_answer(supporting[0].text), False, "sentence", supporting)
+        else:
+            result = yield from self._short_answer(question, supporting, params)
+        if result.how != "span":
+            yield TokenEvent(result.answer)
+        result.answer_chunk_ids = list(dict.fromkeys(s.chunk_id for s in supporting))
+        yield result
+
+    def _short_answer(self, question: str, supporting: list[SupportingSentence], params
+                      ) -> Generator[TokenEvent, None, ReadResult]:
+        """The model's short answer from the supporting sentences, streamed; the sentence when the sentences do
+        not contain it (or the model abstains on them)."""
+        contexts = [" ".join(s.text.split()) for s in supporting if s.kind != "code"] or [supporting[0].text]
+        run = self.generator.run(question, contexts, replace(params, max_new_tokens=min(params.max_new_tokens,
+                                                                                       SHORT_ANSWER_TOKENS)))
+        pieces: list[str] = []
+        try:
+            for piece in run:
+                pieces.append(piece)
+        finally:
+            run.close()
+        raw = "".join(pieces)
+        result = run.result
+        assert result is not None  # set once the run is drained
+        usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens}
+        answer, abstained = self.generator.prompt.postprocess(raw, question)
+        grounded = self.generator.prompt.grounded_in(contexts, question, spans_only=True)
+        if not abstained and answer and grounded(raw):
+            yield TokenEvent(answer)
+            return ReadResult(answer, False, "span", supporting, raw, usage, run.first_token_s)
+        return ReadResult(_as_answer(supporting[0].text), False, "sentence", supporting, raw, usage, run.first_token_s)
+
+
+def _term(question: str) -> str:
+    """The term a definition question asks about: "What is an aardvark?" -> "aardvark"."""
+    term = re.sub(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))|define|what\s+does)\s+(?:an?\s+|the\s+)?", "",
+                  question.strip().rstrip("?").lower())
+    return re.sub(r"\s+(?:mean|in python.*|exactly|actually)$", "", term).strip(" `'\"")
+
+
+def _defining(question: str) -> re.Pattern | None:
+    """A pattern for sentences that define the term a definition question asks about ("X is/are/refers to")."""
+    term = _term(question)
+    if not term:
+        return None
+    return re.compile(r"^\W*(?:an?\s+|the\s+)?`?" + re.escape(term) + r"s?`?\b[^.]{0,60}?\b(?:is|are|was|were|refers?\s+to|"
+                      r"means?|describes?)\b", re.IGNORECASE)
+
+
+def _code_unit(units, i: int, chunk_text: str):
+    """The code that goes with unit ``i``: the code block right after it when it introduces one ("... run:"),
+    or the API signature it describes ("list.reverse()" above "Reverse the elements of the list in place.")."""
+    text = chunk_text[units[i].start: units[i].end]
+    if text.rstrip().endswith(":") and i + 1 < len(units) and units[i + 1].kind == "code":
+        return units[i + 1]
+    if i > 0 and units[i - 1].kind == "heading" and _SIGNATURE.match(chunk_text[units[i - 1].start: units[i - 1].end]):
+        return units[i - 1]
+    return None
+
+
+def _first_lines(text: str, n: int) -> str:
+    lines = [line for line in text.strip("\n").split("\n") if line.strip()]
+    indent = min(len(line) - len(line.lstrip()) for line in lines[:n])
+    return "\n".join(line[indent:] for line in lines[:n])
+
+
+def _as_answer(text: str) -> str:
+    """A sentence as an answer: its lines joined."""
+    return " ".join(text.split())

@@ -1,0 +1,227 @@
+"""Fast tier: the pipeline's mechanics on the tiny random model (seconds, no trained weights): cleaning, units,
+unit embeddings in the chunk's pass, RagConfig save/load, a store added in one file, the facade end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from gem_rag.rag import RagConfig, RagPipeline
+from gem_rag.rag.cleaning import clean_text
+from gem_rag.rag.sentences import split_units
+from gem_rag.rag.stores import STORE_KINDS, VectorStore, check_vectors
+from gem_rag.rag.types import Chunk, DoneEvent, SourcesEvent, SupportEvent, TokenEvent
+
+WIKI = """# Aardvark
+
+The aardvark is a mammal. It feeds almost exclusively on ants and termites.
+
+==Footnotes==
+* Smith 2001
+
+==References==
+* Jones, "Aardvarks", 1999.
+
+==External links==
+* aardvark.example
+"""
+
+REST = """.. _tut-venv:
+
+Creating Environments
+=====================
+
+The module is called :mod:`venv`.  To create one, run the ``venv`` module with a directory::
+
+   python3 -m venv tutorial-env
+
+.. index:: single: venv
+
+.. note::
+   Activate it before use.
+"""
+
+
+def test_cleaning_drops_reference_sections_and_markup():
+    text = clean_text(WIKI, ".md")
+    assert "ants and termites" in text
+    assert "Smith" not in text and "Jones" not in text and "example" not in text and "==" not in text
+    rest = clean_text(REST, ".rst")
+    assert ":mod:" not in rest and "``" not in rest and ".. " not in rest and "=====" not in rest
+    assert "called `venv`." in rest and "directory:\n" in rest and "   python3 -m venv tutorial-env" in rest
+    assert "Note:" in rest and "Activate it before use." in rest
+
+
+def test_units_are_sentences_code_and_headings_with_offsets():
+    text = clean_text(REST, ".rst")
+    units = split_units(text)
+    kinds = [(u.kind, text[u.start:u.end]) for u in units]
+    assert kinds[0] == ("heading", "Creating Environments")
+    assert ("sentence", "The module is called `venv`.") in kinds
+    code = [t for k, t in kinds if k == "code"]
+    assert code == ["python3 -m venv tutorial-env"]
+    assert [t for k, t in split_units_kinds("See e.g. Dr. Who. Then B.C. ends here.")] == [
+        "See e.g. Dr. Who.", "Then B.C. ends here."]
+
+
+def split_units_kinds(text: str) -> list[tuple[str, str]]:
+    return [(u.kind, text[u.start:u.end]) for u in split_units(text)]
+
+
+def test_unit_embeddings_come_from_the_text_pass(tiny_model):
+    texts = ["The aardvark is a mammal. It feeds on ants.", "Run it. Then stop the program now."]
+    spans = [[(0, 25), (26, 43)], [(0, 7), (8, len(texts[1])), (0, len(texts[1]))]]
+    plain = tiny_model.embed(texts)
+    vectors, units = tiny_model.embed_with_units(texts, spans)
+    np.testing.assert_allclose(vectors, plain, atol=1e-5)  # appended unit tokens change nothing before them
+    assert units[0].shape == (2, tiny_model.embedding_dim)
+    np.testing.assert_allclose(units[1][2], plain[1], atol=1e-5)  # a unit spanning the whole text = the text
+    first_alone = tiny_model.embed(texts[0][:25])
+    np.testing.assert_allclose(units[0][0], first_alone, atol=1e-5)  # the first unit sees only its own tokens
+    assert not np.allclose(units[0][1], tiny_model.embed(texts[0][26:43]), atol=1e-3)  # later units: in context
+    _, prefix = tiny_model.embed_with_units(texts, spans, scope="prefix")
+    np.testing.assert_allclose(prefix[0][1], plain[0], atol=1e-5)  # prefix scope at the text's end = the text
+
+
+def test_score_gives_teacher_forced_log_probabilities(tiny_model):
+    [lp] = tiny_model.score(["The capital of France is"], [" Paris, of course"])
+    assert lp.shape == (len(tiny_model.tokenizer(" Paris, of course", add_special_tokens=False).input_ids),)
+    assert (lp <= 0).all()
+
+
+def test_config_validates_and_round_trips_every_field():
+    with pytest.raises(ValueError, match="retrieval must be one of"):
+        RagConfig(retrieval="sparse")
+    with pytest.raises(ValueError, match="chunk_overlap"):
+        RagConfig(chunk_tokens=64, chunk_overlap=40)
+    with pytest.raises(TypeError, match="unknown RagPipeline settings"):
+        RagConfig().replace(bogus=1)
+    changed = {}
+    for f in dataclasses.fields(RagConfig):
+        if not f.init:
+            continue
+        value = getattr(RagConfig(), f.name)
+        changed[f.name] = _another_value(f.name, value)
+    config = RagConfig(**changed)
+    assert RagConfig.from_dict(config.to_dict()) == config
+    for name in changed:  # every field differs from the default, and survives the round trip
+        assert getattr(config, name) != getattr(RagConfig(), name), name
+
+
+def _another_value(name: str, value):
+    options = {"retrieval": "dense", "fusion": "rrf", "reader": "chunks", "reading": "joint",
+               "answer_mode": "extractive", "unit_scope": "prefix", "chunk_tokens": 128, "chunk_overlap": 16,
+               "min_dense_score": None, "examples": (("c", "q", "a"),), "prompt_template": "{context} {question}",
+               "system_prompt": "Answer.", "kv_cache_dir": "/tmp/kv"}
+    if name in options:
+        return options[name]
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return round(value / 2 + 0.01, 4)
+    raise AssertionError(f"add a changed value for {name}")
+
+
+class NumpyStore(VectorStore):
+    """A store added in one class: exact search over a numpy matrix, saved as two files."""
+
+    kind = "NumpyStore"
+
+    def __init__(self):
+        self.manifest: dict = {}
+        self._chunks: dict[str, Chunk] = {}
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray, chunks: Sequence[Chunk]) -> None:
+        vectors = check_vectors(ids, vectors, chunks, None)
+        for i, v, c in zip(ids, vectors, chunks):
+            self._chunks[i], self._vectors[i] = c, v
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for i in ids:
+            self._chunks.pop(i, None), self._vectors.pop(i, None)
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+        ids = list(self._chunks)
+        scores = np.array([self._vectors[i] @ vector for i in ids])
+        return [(self._chunks[ids[j]], float(scores[j])) for j in np.argsort(-scores)[:k]]
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        return [self._chunks[i] for i in ids if i in self._chunks]
+
+    def ids(self) -> list[str]:
+        return list(self._chunks)
+
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        return np.stack([self._vectors[i] for i in ids])
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def save(self, folder: Path) -> None:
+        np.save(folder / "numpy_vectors.npy", np.stack(list(self._vectors.values())))
+        (folder / "numpy_chunks.json").write_text(
+            __import__("json").dumps([[c.id, c.text, c.metadata] for c in self._chunks.values()]))
+
+    @classmethod
+    def open(cls, description: dict, folder: Path) -> NumpyStore:
+        store = cls()
+        rows = __import__("json").loads((folder / "numpy_chunks.json").read_text())
+        store.add([r[0] for r in rows], np.load(folder / "numpy_vectors.npy"), [Chunk(*r) for r in rows])
+        return store
+
+
+@pytest.fixture
+def docs(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "aardvark.md").write_text(WIKI)
+    (folder / "venv.rst").write_text(REST)
+    return folder
+
+
+def test_a_store_added_in_one_file_is_saved_and_reopened(tiny_model, docs, tmp_path):
+    assert STORE_KINDS["NumpyStore"] is NumpyStore
+    rag = RagPipeline(tiny_model, NumpyStore(), min_dense_score=None, k=2, max_new_tokens=4)
+    assert rag.index(docs).chunks_added == 2
+    rag.save(tmp_path / "idx")
+    loaded = RagPipeline.load(tmp_path / "idx", model=tiny_model)
+    assert isinstance(loaded.store, NumpyStore) and len(loaded.store) == 2
+    assert loaded.config == rag.config and len(loaded.indexer.units) == 2
+    question = "What does the aardvark feed on?"
+    assert [c.chunk.id for c in loaded.retrieve(question)] == [c.chunk.id for c in rag.retrieve(question)]
+
+
+def test_stream_events_are_typed_and_the_answer_has_its_support(tiny_model, docs):
+    rag = RagPipeline(tiny_model, min_dense_score=None, k=2, max_new_tokens=4)
+    rag.index(docs)
+    events = list(rag.stream_answer("What does the aardvark feed on?"))
+    assert isinstance(events[0], SourcesEvent) and isinstance(events[1], SupportEvent)
+    assert isinstance(events[-1], DoneEvent) and all(isinstance(e, TokenEvent) for e in events[2:-1])
+    answer = events[-1].answer
+    assert not answer.abstained and answer.supporting_sentences
+    for sentence in answer.supporting_sentences:  # offsets point into the chunk the sentence came from
+        chunk = next(c.chunk for c in answer.chunks if c.chunk.id == sentence.chunk_id)
+        assert chunk.text[sentence.start:sentence.end] == sentence.text
+    assert "".join(e.text for e in events[2:-1]) == answer.answer
+    how = rag.answer("How do I create an environment?", k=2)
+    assert how.how == "code" and how.answer == "python3 -m venv tutorial-env"
+    assert rag.answer("What is an aardvark?").how == "sentence"
+
+
+def test_settings_survive_save_and_load(tiny_model, docs, tmp_path):
+    rag = RagPipeline(tiny_model, retrieval="dense", candidates=7, embed_token_budget=1024,
+                      stop_at_sentence_end=False, min_dense_score=0.1, reader="chunks", beams=2)
+    rag.index(docs)
+    rag.save(tmp_path / "idx")
+    loaded = RagPipeline.load(tmp_path / "idx", model=tiny_model)
+    assert loaded.config == rag.config
+    assert RagPipeline.load(tmp_path / "idx", model=tiny_model, beams=3).config.beams == 3
+    with pytest.raises(TypeError, match="unknown RagPipeline settings"):
+        RagPipeline(tiny_model, bogus=True)
