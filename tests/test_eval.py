@@ -266,7 +266,8 @@ class StubPipeline:
     def answer_from_chunks(self, question, chunks, max_new_tokens=32):
         self.asked.append(question)
         answer = self.answers[question]
-        return RagAnswer(question, answer, list(chunks), answer == ABSTAIN_PHRASE, {"generation_s": 0.01}, {})
+        return RagAnswer(question=question, answer=answer, chunks=list(chunks), abstained=answer == ABSTAIN_PHRASE,
+                         timings={"generation_s": 0.01}, usage={})
 
 
 def _data():

@@ -291,6 +291,10 @@ class RagService:
                 close()
 
     def _answer_json(self, answer, pipeline) -> dict:
+        consistency = self._consistency(answer, pipeline)
+        if consistency and consistency.get("label") == "unsupported" and not answer.abstained:
+            answer = _repaired(answer)  # never shown as if it were the answer
+            consistency = {**consistency, "repaired": True}
         return {
             "question": answer.question,
             "answer": answer.answer,
@@ -301,7 +305,7 @@ class RagService:
             "answer_source_ids": list(answer.answer_chunk_ids),
             "timings": {name: round(float(value), 3) for name, value in answer.timings.items()},
             "usage": dict(answer.usage),
-            "consistency": self._consistency(answer, pipeline),
+            "consistency": consistency,
             "model": self.model.name,
         }
 
@@ -318,6 +322,17 @@ class RagService:
         except Exception:  # the indicator is an extra: never lose the answer because of it
             logger.exception("The consistency check failed")
             return None
+
+
+def _repaired(answer):
+    """An answer the consistency check found unsupported: its supporting sentence instead, or the abstention."""
+    import dataclasses
+
+    from gem_rag.rag.prompt import ABSTAIN_PHRASE
+
+    if answer.supporting_sentences:
+        return dataclasses.replace(answer, answer=" ".join(answer.supporting_sentences[0].text.split()), how="sentence")
+    return dataclasses.replace(answer, answer=ABSTAIN_PHRASE, abstained=True, how="abstained")
 
 
 def _safe_name(name: str) -> str:
