@@ -117,7 +117,7 @@ class EmbeddingMixin:
 
     def _embedding_rows(self, texts: list[str], max_length: int) -> list[list[int]]:
         room = max_length - len(self.special_token_ids) - len(self.bos_ids)
-        encoded = self.tokenizer(texts, add_special_tokens=False).input_ids
+        encoded = self.tokenizer(texts, add_special_tokens=False, split_special_tokens=True).input_ids
         truncated = sum(len(ids) > room for ids in encoded)
         if truncated:
             logger.warning("%d of %d texts were longer than %d tokens and were truncated", truncated, len(texts), max_length)
@@ -185,7 +185,8 @@ class EmbeddingMixin:
             raise ValueError(f"got {len(items)} texts but {len(unit_spans)} lists of unit spans")
         n_special, bos = len(self.special_token_ids), len(self.bos_ids)
         room = self.max_length - n_special - bos
-        encoded = self.tokenizer(items, add_special_tokens=False, return_offsets_mapping=True)
+        encoded = self.tokenizer(items, add_special_tokens=False, return_offsets_mapping=True,
+                                 split_special_tokens=True)  # "<|gem_0|>" in a text is text, not the token
         rows, layouts = [], []
         for ids, offsets, spans in zip(encoded.input_ids, encoded.offset_mapping, unit_spans):
             ids, offsets = ids[:room], offsets[:room]

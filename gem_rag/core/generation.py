@@ -202,9 +202,23 @@ class GenerationMixin:
             if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") \
                     or not isinstance(m.get("content"), str):
                 raise ValueError(f"messages[{i}] must be a dict with role in system/user/assistant and str content, got {m!r}")
+        messages = [{**m, "content": self.neutralise_control_tokens(m["content"])} for m in messages]
         if not self.tokenizer.chat_template:
             return "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
         return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+
+    def neutralise_control_tokens(self, text: str) -> str:
+        """``text`` with every special-token string of the tokenizer (``<|im_end|>``, ``<|gem_0|>``...) broken by a
+        zero-width space, so text from users or documents can never act as a control token in a prompt."""
+        for token in self._special_strings():
+            if token in text:
+                text = text.replace(token, token[:1] + "\u200b" + token[1:])
+        return text
+
+    def _special_strings(self) -> list[str]:
+        specials = {t for t in self.tokenizer.all_special_tokens if len(t) > 1}
+        specials |= {t.content for t in self.tokenizer.added_tokens_decoder.values() if t.special and len(t.content) > 1}
+        return sorted(specials, key=len, reverse=True)
 
     def generate(
         self,

@@ -1,4 +1,4 @@
-"""Model resolution: the bundled default, a ``.gguf`` file, a local folder, or a hub id.
+"""Model resolution: the bundled default, a ``.gguf`` file, a local folder, or a hub id already cached locally.
 
 GGUF files are dequantised once by ``transformers`` (~20 s) and re-saved as plain safetensors under
 the cache folder (``GEM_RAG_CACHE``, default ``~/.cache/gem_rag``); later loads take about a second.
@@ -88,7 +88,7 @@ def resolve_model_folder(name_or_path: str | os.PathLike | None) -> tuple[str, s
     """Return ``(what to pass to from_pretrained, display name)`` for a model reference.
 
     ``None`` is the default model; a ``.gguf`` path is converted once; a folder is used as is;
-    anything else is treated as a hub id (works only where the network allows it).
+    anything else must be a hub id already in the local Hugging Face cache (nothing is ever downloaded).
     """
     if name_or_path is None:
         gguf = default_gguf_path()
@@ -112,4 +112,22 @@ def resolve_model_folder(name_or_path: str | os.PathLike | None) -> tuple[str, s
         return str(path), path.name
     if path.exists() or str(name_or_path).startswith((".", "/", "~")):
         raise ModelNotFoundError(f"Model path {path} is neither a model folder nor a .gguf file")
-    return str(name_or_path), str(name_or_path)
+    cached = _hub_cache_folder(str(name_or_path))
+    if cached is None:
+        raise ModelNotFoundError(f"{name_or_path!r} is not a local model folder or .gguf file, and gem_rag never downloads "
+                                 f"models: download it yourself (e.g. `huggingface-cli download {name_or_path} --local-dir "
+                                 f"DIR`) and pass that folder")
+    return str(cached), str(name_or_path)
+
+
+def _hub_cache_folder(repo_id: str) -> Path | None:
+    """The snapshot of hub model ``repo_id`` already in the local Hugging Face cache, or None (nothing is fetched:
+    hub access is switched off for this process)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # not cached, not a valid id, or no huggingface_hub: all mean "not available offline"
+        return None
+    return folder if (folder / "config.json").is_file() else None
