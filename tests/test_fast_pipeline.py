@@ -251,3 +251,55 @@ def test_an_unknown_model_name_is_not_downloaded():
 
     with pytest.raises(ModelNotFoundError, match="never downloads"):
         resolve_model_folder("someone/not-a-cached-model")
+
+
+def _files(folder: Path, version: int) -> None:
+    folder.mkdir(exist_ok=True)
+    for i in range(6):
+        (folder / f"f{i}.md").write_text(f"# File {i}\n\nFile {i} version {version if i % 2 else 0} says "
+                                         f"{'alpha beta ' * (i + 1)}and stops here.\n")
+
+
+@pytest.mark.parametrize("crash", ["mid-update", "before-save", "mid-delete"])
+def test_a_chroma_update_cut_short_is_repaired_by_the_next_index(tiny_model, tmp_path, monkeypatch, crash):
+    """A Chroma-backed update interrupted at three points (an exception standing in for kill -9 at that
+    moment: Chroma keeps what it wrote, the pipeline's own save never happens), then a restart and ``index()``,
+    leaves exactly the chunks a clean index of the same files has: no orphans, nothing lost."""
+    pytest.importorskip("chromadb")
+    from gem_rag.rag import ChromaStore
+    from gem_rag.rag import indexer as indexer_module
+
+    monkeypatch.setattr(indexer_module, "FLUSH_CHUNKS", 1)  # store writes file by file
+    docs, db, saved = tmp_path / "docs", tmp_path / "db", tmp_path / "saved"
+    _files(docs, 1)
+    rag = RagPipeline(tiny_model, ChromaStore(path=db, collection="docs"), retrieval="bm25")
+    rag.index(docs)
+    rag.save(saved)
+    _files(docs, 2)  # three files change
+    (docs / "f0.md").unlink()  # and one goes
+    if crash == "mid-update":
+        calls = {"n": 0}
+        real_add = rag.store.add
+
+        def add(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt("killed")
+            return real_add(*args, **kwargs)
+
+        monkeypatch.setattr(rag.store, "add", add)
+    elif crash == "mid-delete":
+        monkeypatch.setattr(rag.store, "delete", lambda ids: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
+    try:
+        rag.index(docs)  # "before-save": the update completes, the process dies before rag.save
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.undo()
+    monkeypatch.setattr(indexer_module, "FLUSH_CHUNKS", 1)
+    restarted = RagPipeline.load(saved, model=tiny_model)
+    restarted.index(docs)
+    clean = RagPipeline(tiny_model, ChromaStore(path=tmp_path / "clean", collection="docs"), retrieval="bm25")
+    clean.index(docs)
+    assert sorted(restarted.store.ids()) == sorted(clean.store.ids())
+    assert {s: r["chunk_ids"] for s, r in restarted.indexer.sources.items()} == \
+        {s: r["chunk_ids"] for s, r in clean.indexer.sources.items()}

@@ -42,6 +42,7 @@ class ChromaStore(VectorStore):
     """
 
     kind = "ChromaStore"
+    writes_through = True
 
     def __init__(self, path: str | Path | None = None, *, host: str | None = None, port: int = 8000,
                  collection: str = "gem_rag", client=None):

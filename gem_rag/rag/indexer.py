@@ -87,7 +87,10 @@ class Indexer:
             if self.sources.get(source, {}).get("hash") == digest:
                 report.chunks_unchanged += len(self.sources[source]["chunk_ids"])
                 return None
-            return source, digest, [c for doc in read_file(Path(source), raw) for c in self.chunker.split(doc)]
+            chunks = [c for doc in read_file(Path(source), raw) for c in self.chunker.split(doc)]
+            for chunk in chunks:  # the store itself then says which file version each chunk came from
+                chunk.metadata["source_hash"] = digest
+            return source, digest, chunks
         except (OSError, UnreadableFile) as err:
             reason = str(err) if isinstance(err, UnreadableFile) else f"cannot read: {err}"
             report.files_skipped.append((str(file), reason))
@@ -121,6 +124,34 @@ class Indexer:
         report.chunks_added += len(new)
         for source, digest, _ in pending:
             self.sources[source] = {"hash": digest, "chunk_ids": kept_by_source[source]}
+
+    def reconcile_sources(self) -> int:
+        """Make the per-file bookkeeping agree with what the store holds (a store written outside ``save``, such
+        as a Chroma collection after a crash mid-update): a file whose stored chunks carry one content hash
+        gets that record; one whose chunks carry several (an update cut short), or whose recorded chunks are
+        partly gone, gets no hash, so the next ``index`` re-reads it and drops what is stale; a record whose
+        chunks are all gone is dropped. Returns how many records changed."""
+        stored: dict[str, dict] = {}
+        for chunk in self.store.all_chunks():
+            digest = chunk.metadata.get("source_hash")
+            if digest is not None and chunk.metadata.get("source"):
+                entry = stored.setdefault(chunk.metadata["source"], {"hashes": set(), "chunk_ids": []})
+                entry["hashes"].add(digest)
+                entry["chunk_ids"].append(chunk.id)
+        changed = 0
+        for source, entry in stored.items():
+            digest = next(iter(entry["hashes"])) if len(entry["hashes"]) == 1 else None
+            record = {"hash": digest, "chunk_ids": sorted(entry["chunk_ids"])}
+            old = self.sources.get(source)
+            if old is None or old["hash"] != digest or sorted(old["chunk_ids"]) != record["chunk_ids"]:
+                if old is not None and digest == old["hash"] and set(old["chunk_ids"]) - set(entry["chunk_ids"]):
+                    record["hash"] = None  # chunks of this version are missing: re-read the file
+                self.sources[source] = record
+                changed += 1
+        for source in [s for s, r in self.sources.items() if s not in stored and r["chunk_ids"]]:
+            del self.sources[source]  # every chunk of it is gone from the store
+            changed += 1
+        return changed
 
     def _dedup_keys(self) -> dict[str, str]:
         if self._text_keys is None:

@@ -31,6 +31,7 @@ class PipelineState:
     store: VectorStore
     units: UnitIndex
     sources: dict
+    store_in_version: bool  # the store's data is in the saved version (FAISS), not written as it changes (Chroma)
 
 
 def save_pipeline_state(folder: str | os.PathLike, store: VectorStore, units: UnitIndex, config: RagConfig,
@@ -57,4 +58,4 @@ def load_pipeline_state(folder: str | os.PathLike, embedder: dict) -> PipelineSt
     store = open_store(dict(state["store"]), version)
     store.manifest = {**state["manifest"], **(getattr(store, "manifest", None) or {})}
     return PipelineState(RagConfig.from_dict(dict(state["config"])), store, UnitIndex.load(version),
-                         {k: dict(v) for k, v in state["sources"].items()})
+                         {k: dict(v) for k, v in state["sources"].items()}, store.writes_through is False)

@@ -85,6 +85,8 @@ class RagPipeline:
         self.retriever = Retriever(self.store, self.embedder, config)
         self.indexer.on_added.append(lambda chunks: self.retriever.invalidate())
         self.indexer.on_deleted.append(lambda ids: self.retriever.invalidate())
+        if self.store.writes_through and len(self.store):  # chunks a crashed run stored before it could save
+            self.indexer.reconcile_sources()
         self.kv = self._chunk_kv() if config.kv_reuse else None
         self.sentence_reader = SentenceReader(self.generator, self.indexer.units, config, self.retriever.stem_idf)
         self.chunk_reader = ChunkReader(self.generator, config, self.kv)
@@ -276,6 +278,8 @@ class RagPipeline:
         pipeline = cls(model, state.store, embedder=embedder, config=config)
         pipeline.indexer.sources = state.sources
         pipeline.indexer.units.update(state.units)
+        if not state.store_in_version:  # a store written as it changes (Chroma): it, not the save, is the truth
+            pipeline.indexer.reconcile_sources()
         return pipeline
 
 

@@ -42,6 +42,7 @@ class VectorStore(ABC):
 
     manifest: dict
     kind: ClassVar[str] = ""  # registry name (saved in the pipeline's description of its store)
+    writes_through: ClassVar[bool] = False  # True: every change is stored at once (a database), not by ``save``
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
