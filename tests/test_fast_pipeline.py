@@ -260,42 +260,58 @@ def _files(folder: Path, version: int) -> None:
                                          f"{'alpha beta ' * (i + 1)}and stops here.\n")
 
 
+KILLED_UPDATE = """
+import os, signal, sys
+from pathlib import Path
+from tiny_model import build_tiny_model
+from gem_rag.rag import RagPipeline
+from gem_rag.rag import indexer as indexer_module
+
+crash, docs, saved = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+indexer_module.FLUSH_CHUNKS = 1  # store writes file by file
+rag = RagPipeline.load(saved, model=build_tiny_model())
+die = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+if crash == "mid-update":
+    real_add, calls = rag.store.add, []
+    def add(*args, **kwargs):
+        calls.append(1)
+        return die() if len(calls) == 2 else real_add(*args, **kwargs)
+    rag.store.add = add
+elif crash == "mid-delete":
+    rag.store.delete = die
+rag.index(docs)
+die()  # before-save: the update is complete, rag.save never runs
+"""
+
+
+@pytest.mark.slow  # three subprocesses (torch and chromadb imports): about 20 s each
 @pytest.mark.parametrize("crash", ["mid-update", "before-save", "mid-delete"])
-def test_a_chroma_update_cut_short_is_repaired_by_the_next_index(tiny_model, tmp_path, monkeypatch, crash):
-    """A Chroma-backed update interrupted at three points (an exception standing in for kill -9 at that
-    moment: Chroma keeps what it wrote, the pipeline's own save never happens), then a restart and ``index()``,
-    leaves exactly the chunks a clean index of the same files has: no orphans, nothing lost."""
+def test_a_chroma_update_killed_is_repaired_by_the_next_index(tiny_model, tmp_path, monkeypatch, crash):
+    """``kill -9`` of a Chroma-backed update at three points (after the first of several writes, after the whole
+    update but before the pipeline's save, at the first delete), then a restart and ``index()``: the store holds
+    exactly the chunks a clean index of the same files has (no orphans, nothing lost)."""
     pytest.importorskip("chromadb")
+    import subprocess
+    import sys
+
     from gem_rag.rag import ChromaStore
     from gem_rag.rag import indexer as indexer_module
 
-    monkeypatch.setattr(indexer_module, "FLUSH_CHUNKS", 1)  # store writes file by file
+    monkeypatch.setattr(indexer_module, "FLUSH_CHUNKS", 1)
     docs, db, saved = tmp_path / "docs", tmp_path / "db", tmp_path / "saved"
     _files(docs, 1)
     rag = RagPipeline(tiny_model, ChromaStore(path=db, collection="docs"), retrieval="bm25")
     rag.index(docs)
     rag.save(saved)
+    del rag
     _files(docs, 2)  # three files change
     (docs / "f0.md").unlink()  # and one goes
-    if crash == "mid-update":
-        calls = {"n": 0}
-        real_add = rag.store.add
-
-        def add(*args, **kwargs):
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise KeyboardInterrupt("killed")
-            return real_add(*args, **kwargs)
-
-        monkeypatch.setattr(rag.store, "add", add)
-    elif crash == "mid-delete":
-        monkeypatch.setattr(rag.store, "delete", lambda ids: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
-    try:
-        rag.index(docs)  # "before-save": the update completes, the process dies before rag.save
-    except KeyboardInterrupt:
-        pass
-    monkeypatch.undo()
-    monkeypatch.setattr(indexer_module, "FLUSH_CHUNKS", 1)
+    script = tmp_path / "killed_update.py"
+    script.write_text(KILLED_UPDATE)
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1"}
+    child = subprocess.run([sys.executable, str(script), crash, str(docs), str(saved)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == -9, child.stderr[-2000:]  # killed, not finished
     restarted = RagPipeline.load(saved, model=tiny_model)
     restarted.index(docs)
     clean = RagPipeline(tiny_model, ChromaStore(path=tmp_path / "clean", collection="docs"), retrieval="bm25")
