@@ -40,7 +40,7 @@ from gem_rag.rag.manifest import check_manifest, embedder_manifest
 from gem_rag.rag.persistence import load_pipeline_state, save_pipeline_state
 from gem_rag.rag.prompt import AnswerPrompt, DEFAULT_SYSTEM, DEFAULT_TEMPLATE
 from gem_rag.rag.retriever import Retriever
-from gem_rag.rag.sentence_reader import ReadResult, SentenceReader
+from gem_rag.rag.sentence_reader import ReadResult, SentenceReader, definition_term
 from gem_rag.rag.stores import FaissStore, VectorStore
 from gem_rag.rag.types import (Chunk, DoneEvent, IndexReport, RagAnswer, RetrievedChunk, SourcesEvent, StreamEvent,
                                TokenEvent)
@@ -202,6 +202,11 @@ class RagPipeline:
         answer's TokenEvents, then a DoneEvent with the RagAnswer."""
         start = time.perf_counter()
         found = self.retriever.retrieve(question, k or self.config.k)
+        term = definition_term(question) if self.config.reader == "sentences" else None
+        lead = self.retriever.lead_chunk(term) if term else None
+        if lead is not None and all(c.chunk.id != lead.id for c in found.chunks):
+            # "What is albedo?": the article titled "Albedo" starts by saying; its first chunk is read too
+            found.chunks.append(RetrievedChunk(lead, found.chunks[-1].score if found.chunks else 0.0, len(found.chunks) + 1))
         self.indexer.ensure_units([c.chunk for c in found.chunks])
         off_topic = (self.config.min_dense_score is not None and self.embedder is self.model
                      and found.best_dense is not None and found.best_dense < self.config.min_dense_score)

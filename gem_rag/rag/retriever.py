@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from gem_rag.rag.bm25 import BM25Index
 from gem_rag.rag.config import RagConfig
 from gem_rag.rag.fusion import fuse
 from gem_rag.rag.stores import VectorStore
-from gem_rag.rag.types import RetrievedChunk
+from gem_rag.rag.types import Chunk, RetrievedChunk
 
 
 @dataclass
@@ -41,12 +42,14 @@ class Retriever:
         self.embedder = embedder
         self.config = config
         self._bm25: tuple[BM25Index, list[str]] | None = None
+        self._leads: dict[str, Chunk] | None = None  # document title (normalised) -> its first chunk
         self._lock = threading.RLock()
 
     def invalidate(self) -> None:
         """The store changed: rebuild BM25 on next use."""
         with self._lock:
             self._bm25 = None
+            self._leads = None
 
     def embed_query(self, question: str) -> np.ndarray:
         return np.asarray(self.embedder.embed(question, kind="query"), dtype=np.float32)
@@ -86,6 +89,19 @@ class Retriever:
             rankings.append([(row_ids[row], s) for row, s in bm25.search(question, fetch)])
         return rankings
 
+    def lead_chunk(self, title: str) -> Chunk | None:
+        """The first chunk of the document titled ``title`` (case and articles aside), if one is stored: where an
+        article or a tutorial page defines its subject."""
+        with self._lock:
+            if self._leads is None:
+                leads: dict[str, Chunk] = {}
+                for chunk in self.store.all_chunks():
+                    key = _title_key(str(chunk.metadata.get("title", "")))
+                    if key and (key not in leads or chunk.metadata.get("start", 0) < leads[key].metadata.get("start", 0)):
+                        leads[key] = chunk
+                self._leads = leads
+            return self._leads.get(_title_key(title))
+
     def stem_idf(self, stem: str) -> float:
         """The rarity of a word stem in the stored chunks (see BM25Index.stem_idf)."""
         with self._lock:
@@ -96,3 +112,7 @@ class Retriever:
             chunks = self.store.all_chunks()
             self._bm25 = (BM25Index([c.text for c in chunks]), [c.id for c in chunks])
         return self._bm25
+
+
+def _title_key(title: str) -> str:
+    return re.sub(r"^(?:the|an?)\s+", "", " ".join(title.lower().split())).strip(" .:")

@@ -66,6 +66,11 @@ def question_kind(question: str) -> str:
     return "fact"
 
 
+def definition_term(question: str) -> str | None:
+    """The term a definition question asks about ("What is albedo?" -> "albedo"), else None."""
+    return _term(question) if question_kind(question) == "definition" else None
+
+
 def content_words(text: str) -> set[str]:
     """Word stems (5 letters) of ``text`` without stop words, for the lexical part of a unit's score."""
     return {word[:STEM] for word in tokenize(text) if word not in _STOPWORDS}
