@@ -83,7 +83,7 @@ def main() -> None:
             report = rag.index(write_corpus_jsonl(passages, Path(tmp) / "dev_passages.jsonl"))
         print(f"indexed {report.chunks_added} chunks of {len(passages)} passages in {report.seconds:.0f} s", flush=True)
         chunk_doc = {c.id: c.metadata.get("doc_id") for c in rag.store.all_chunks()}
-        rankings = [rag._rankings(q["query"], rag.candidates)[0] for q in queries]
+        rankings = [rag.retriever.rankings(q["query"], rag.config.candidates) for q in queries]
         if cache is not None:
             cache.write_text(json.dumps({"chunk_doc": chunk_doc, "rankings": rankings}))
     per_query = [(q, dense, lexical) for q, (dense, lexical) in zip(queries, rankings)]

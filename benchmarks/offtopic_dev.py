@@ -23,7 +23,7 @@ from reader_dev_howto_items import ITEMS as HOWTO_ITEMS
 
 
 def best_hits(rag: RagPipeline, questions: list[str]) -> np.ndarray:
-    return np.array([rag.store.search(rag._embed_query(q), 1)[0][1] for q in questions])
+    return np.array([rag.store.search(rag.embed_query(q), 1)[0][1] for q in questions])
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ def add_question_arguments(parser: argparse.ArgumentParser) -> None:
 def answering(args: argparse.Namespace) -> dict:
     """RagPipeline keywords for the answer settings in ``args``; the prompt is the current default, not the one
     saved with the index."""
-    return {"answer_mode": args.answer_mode, "beams": args.beams, "reading": args.reading,
+    return {"reader": "chunks", "answer_mode": args.answer_mode, "beams": args.beams, "reading": args.reading,
             "prefer_spans": bool(args.prefer_spans), "system_prompt": None, "examples": None, "prompt_template": None}
 
 

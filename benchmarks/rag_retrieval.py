@@ -28,7 +28,7 @@ from gem_rag.rag.manifest import artefact_id
 
 
 def evaluate(rag: RagPipeline, questions: list[dict], mode: str) -> dict:
-    rag.retrieval = mode
+    rag.configure(retrieval=mode)
     ndcg, r1, r10, seconds = [], [], [], []
     for q in questions:
         start = time.perf_counter()
@@ -68,7 +68,7 @@ def main() -> None:
             embedders.append(("minilm", EncoderEmbedder.minilm()))
         for name, embedder in embedders:
             rag = RagPipeline(model, embedder=embedder)
-            rag._embed_query = functools.lru_cache(maxsize=None)(rag._embed_query)  # dense and hybrid share queries
+            rag.retriever.embed_query = functools.lru_cache(maxsize=None)(rag.retriever.embed_query)  # dense and hybrid share queries
             report = rag.index(corpus)
             n_tokens = sum(model.count_tokens(c.text) for c in rag.store.all_chunks())
             entry = {"index_seconds": report.seconds, "chunks": report.chunks_added,

@@ -319,3 +319,13 @@ def test_a_chroma_update_killed_is_repaired_by_the_next_index(tiny_model, tmp_pa
     assert sorted(restarted.store.ids()) == sorted(clean.store.ids())
     assert {s: r["chunk_ids"] for s, r in restarted.indexer.sources.items()} == \
         {s: r["chunk_ids"] for s, r in clean.indexer.sources.items()}
+
+
+def test_setting_a_config_field_on_the_pipeline_is_refused(tiny_model):
+    rag = RagPipeline(tiny_model)
+    with pytest.raises(AttributeError, match="configure"):
+        rag.retrieval = "bm25"
+    rag.configure(retrieval="bm25")
+    assert rag.config.retrieval == rag.retriever.config.retrieval == "bm25"
+    with pytest.raises(ValueError, match="cannot change on a live pipeline"):
+        rag.configure(chunk_tokens=128)

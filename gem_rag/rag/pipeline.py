@@ -47,6 +47,7 @@ from gem_rag.rag.types import (Chunk, DoneEvent, IndexReport, RagAnswer, Retriev
 
 logger = logging.getLogger(__name__)
 
+_SETTING_NAMES = frozenset(RagConfig.field_names())
 SENTENCE_END = re.compile(r"(?<=[a-z0-9%)\]])\.(?=\s)")  # "1982. " but not "U.S. "
 
 
@@ -114,6 +115,12 @@ class RagPipeline:
         self.config = self.config.replace(**changes)
         self.indexer.config = self.retriever.config = self.config
         self.sentence_reader.config = self.chunk_reader.config = self.config
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _SETTING_NAMES:  # "rag.retrieval = 'bm25'" would otherwise change nothing, silently
+            raise AttributeError(f"{name} is a setting of the pipeline's RagConfig: use rag.configure({name}=...) "
+                                 f"or build a RagPipeline with {name}=...")
+        super().__setattr__(name, value)
 
     @property
     def kv_cache(self) -> KVCache | None:
