@@ -6,7 +6,9 @@ shared folder next to the repository (``../shared/data``); nothing in the librar
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -50,3 +52,25 @@ def write_json(path: str | Path, data: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     return path
+
+
+def benchmark_arguments(doc: str, cache: str) -> argparse.ArgumentParser:
+    """A parser with the options every benchmark takes: --data-root, --cache (indexes kept between runs),
+    --threads and --json (where the figures go)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default=None, help="shared data folder (default: $GEM_RAG_DATA or ../shared/data)")
+    parser.add_argument("--cache", default=cache, help="where the indexes are kept between runs")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default=None, help="write the figures here")
+    return parser
+
+
+def start(args: argparse.Namespace):
+    """Logging on, torch's thread count from ``args``; returns the shared default model."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import torch
+
+    from gem_rag import get_default_model
+
+    torch.set_num_threads(args.threads)
+    return get_default_model()

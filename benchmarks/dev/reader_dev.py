@@ -13,7 +13,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
@@ -21,7 +20,7 @@ import statistics
 import time
 from pathlib import Path
 
-from benchmarks.common import data_root, machine, write_json
+from benchmarks.common import benchmark_arguments, data_root, machine, start, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -108,22 +107,12 @@ def summarise(results: list[dict]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_arguments(__doc__, "runs/reader_dev")
     parser.add_argument("--pipelines", default="gem,minilm", help=f"comma list of {sorted(PIPELINES)}")
-    parser.add_argument("--data-root", default=None, help="shared data folder (default: $GEM_RAG_DATA or ../shared/data)")
-    parser.add_argument("--cache", default="runs/reader_dev", help="where the indexes are kept between runs")
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions (a quick check)")
-    parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    import torch
-
-    from gem_rag import get_default_model
-
-    torch.set_num_threads(args.threads)
+    model = start(args)
     rows = all_rows()[: args.limit or None]
-    model = get_default_model()
     report = {"what": "reader on the development questions", "command": "python -m benchmarks.dev.reader_dev "
               f"--pipelines {args.pipelines}", "machine": machine(args.threads), "pipelines": {}}
     for name in args.pipelines.split(","):

@@ -10,7 +10,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import data_root, machine, write_json
+from benchmarks.common import benchmark_arguments, data_root, machine, start, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -66,23 +65,14 @@ def run_reader(pipeline, reader: str, questions) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", default=None)
+    parser = benchmark_arguments(__doc__, "runs/squad_index")
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--readers", default="sentences,chunks")
-    parser.add_argument("--cache", default="runs/squad_index")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    import torch
-
-    from gem_rag import get_default_model
+    model = start(args)
     from gem_rag.eval.data import load_eval_data
 
-    torch.set_num_threads(args.threads)
     data = load_eval_data(data_root(args.data_root) / "squad-v1.1-dev.json", n=args.questions, seed=0)
-    model = get_default_model()
     pipeline = open_index(model, data, Path(args.cache))
     report = {"what": "SQuAD v1.1 dev answers (evaluation only)", "machine": machine(args.threads),
               "command": f"python -m benchmarks.quality.squad_answers --readers {args.readers}",

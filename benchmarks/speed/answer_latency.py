@@ -9,13 +9,12 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
 import numpy as np
 
-from benchmarks.common import machine, write_json
+from benchmarks.common import benchmark_arguments, machine, start, write_json
 from benchmarks.dev.reader_dev import all_rows, build
 
 logger = logging.getLogger(__name__)
@@ -35,20 +34,9 @@ def percentiles(values: list[float]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", default=None)
-    parser.add_argument("--cache", default="runs/reader_dev")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    import torch
-
-    from gem_rag import get_default_model
-
-    torch.set_num_threads(args.threads)
+    args = benchmark_arguments(__doc__, "runs/reader_dev").parse_args()
+    model = start(args)
     rows = all_rows()
-    model = get_default_model()
     pipelines = {name: build(name, model, rows, args) for name in ("gem", "minilm")}
     for pipeline in pipelines.values():
         pipeline.answer("warm-up question?")
