@@ -74,7 +74,7 @@ class ChunkReader:
         accept = [prompt.grounded_in(texts, question)] if beams > 1 else []
         if beams > 1 and config.prefer_spans:
             accept.insert(0, prompt.grounded_in(texts, question, spans_only=True))
-        state = self.kv.state(chunks[0].chunk, self.generator) if self.kv is not None else None
+        state = self.kv.state(chunks[0].chunk) if self.kv is not None else None
         return self.generator.run(question, texts, params, beams=beams, accept=accept,
                                   extractive=config.answer_mode == "extractive", first_state=state)
 

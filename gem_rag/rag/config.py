@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from gem_rag.rag.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_FUSION, FUSION_METHODS
@@ -24,6 +24,10 @@ READERS = ("sentences", "chunks")
 READINGS = ("joint", "per_chunk")
 ANSWER_MODES = ("extractive", "generative")
 UNIT_SCOPES = ("unit", "prefix")
+# settings a live pipeline cannot change (RagPipeline.configure): the index's own, the prompt's, the KV cache's
+FIXED_ON_LIVE_PIPELINE = frozenset({"chunk_tokens", "chunk_overlap", "unit_scope", "prompt_template", "system_prompt",
+                                    "examples", "stop_at_sentence_end", "kv_reuse", "kv_cache_bytes", "kv_cache_dir",
+                                    "kv_cache_disk_bytes"})
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,6 @@ class RagConfig:
     kv_cache_bytes: int = 256 * 2**20  # RAM budget of the KV cache
     kv_cache_dir: str | None = None  # optional disk tier of the KV cache
     kv_cache_disk_bytes: int = 4 * 2**30  # its budget
-    # fields of the index itself: a loaded index keeps them (the rest may be overridden at load)
-    index_keys: tuple[str, ...] = field(default=("chunk_tokens", "chunk_overlap", "unit_scope"), init=False,
-                                        repr=False, compare=False)
-
     def __post_init__(self) -> None:
         if self.examples is not None:
             object.__setattr__(self, "examples", tuple(tuple(e) for e in self.examples))

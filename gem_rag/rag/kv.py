@@ -163,7 +163,7 @@ class ChunkKV:
 
     Example:
         >>> kv = ChunkKV(model, generator, KVCache(256 * 2**20), token_budget=2048)
-        >>> kv.add(chunks); kv.state(chunks[0], generator).shape[3] == len(generator.ids(chunks[0].text))
+        >>> kv.add(chunks); kv.state(chunks[0]).shape[3] == len(generator.ids(chunks[0].text))
     """
 
     def __init__(self, model, generator, cache: KVCache, token_budget: int):
@@ -183,7 +183,7 @@ class ChunkKV:
     def missing(self, chunks) -> list:
         return [c for c in chunks if c.id not in self.cache]
 
-    def state(self, chunk, generator=None) -> torch.Tensor:
+    def state(self, chunk) -> torch.Tensor:
         """The chunk's state (computed after the prompt start, and cached, when missing)."""
         ids = self.generator.ids(chunk.text)
         state = self.cache.get(chunk.id)

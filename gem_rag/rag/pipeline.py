@@ -32,7 +32,7 @@ from gem_rag.core.generation import check_sampling
 from gem_rag.rag.answer_generation import AnswerGenerator
 from gem_rag.rag.chunk_reader import ChunkReader
 from gem_rag.rag.cleaning import CLEANING_VERSION
-from gem_rag.rag.config import RagConfig
+from gem_rag.rag.config import FIXED_ON_LIVE_PIPELINE, RagConfig
 from gem_rag.rag.indexer import Indexer
 from gem_rag.rag.ingest import Chunker, chunk_id
 from gem_rag.rag.kv import ChunkKV, KVCache, model_fingerprint
@@ -106,10 +106,7 @@ class RagPipeline:
     def configure(self, **changes) -> None:
         """Change reading and retrieval settings in place (``rag.configure(retrieval="bm25")``); settings of the
         index itself (chunking, the unit scope) and of the prompt and KV cache need a new pipeline."""
-        fixed = sorted(set(changes) & (set(RagConfig().index_keys) | {"prompt_template", "system_prompt",
-                                                                       "examples", "stop_at_sentence_end", "kv_reuse",
-                                                                       "kv_cache_bytes", "kv_cache_dir",
-                                                                       "kv_cache_disk_bytes"}))
+        fixed = sorted(set(changes) & FIXED_ON_LIVE_PIPELINE)
         if fixed:
             raise ValueError(f"{fixed} cannot change on a live pipeline: build a new RagPipeline with them")
         self.config = self.config.replace(**changes)

@@ -93,13 +93,8 @@ class Retriever:
         """The first chunk of the document titled ``title`` (case and articles aside), if one is stored: where an
         article or a tutorial page defines its subject."""
         with self._lock:
-            if self._leads is None:
-                leads: dict[str, Chunk] = {}
-                for chunk in self.store.all_chunks():
-                    key = _title_key(str(chunk.metadata.get("title", "")))
-                    if key and (key not in leads or chunk.metadata.get("start", 0) < leads[key].metadata.get("start", 0)):
-                        leads[key] = chunk
-                self._leads = leads
+            self._bm25_index()
+            assert self._leads is not None  # built with the BM25 index, from the same scan of the store
             return self._leads.get(_title_key(title))
 
     def stem_idf(self, stem: str) -> float:
@@ -108,9 +103,15 @@ class Retriever:
             return self._bm25_index()[0].stem_idf(stem)
 
     def _bm25_index(self) -> tuple[BM25Index, list[str]]:
-        if self._bm25 is None:
+        if self._bm25 is None:  # one scan of the store serves BM25 and the documents' first chunks
             chunks = self.store.all_chunks()
             self._bm25 = (BM25Index([c.text for c in chunks]), [c.id for c in chunks])
+            leads: dict[str, Chunk] = {}
+            for chunk in chunks:
+                key = _title_key(str(chunk.metadata.get("title", "")))
+                if key and (key not in leads or chunk.metadata.get("start", 0) < leads[key].metadata.get("start", 0)):
+                    leads[key] = chunk
+            self._leads = leads
         return self._bm25
 
 
