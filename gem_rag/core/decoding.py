@@ -22,6 +22,7 @@ import copy
 import re
 import time
 from dataclasses import dataclass
+from typing import Protocol
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -155,6 +156,54 @@ def _prefill(model, pieces: list[Piece]):
     return cache, logits, length
 
 
+class Decoding(Protocol):
+    """What a backend's ``start_decoding`` returns: the logits (B, V) at each row's last decoded position, the
+    prompt length and the next position, and a step."""
+
+    logits: torch.Tensor
+    prompt_length: int
+    position: int
+
+    def advance(self, token: int) -> torch.Tensor: ...
+
+    def close(self) -> None: ...
+
+
+class TorchDecoding:
+    """The decoding state of one prompt on the torch backend: its KV cache, ``logits`` (1, V) at the last
+    position decoded, and ``position``, the next token's position. Made by ``GemModel.start_decoding``."""
+
+    def __init__(self, model, pieces: list[Piece]):
+        self.model = model
+        with model.lock, torch.inference_mode():
+            self.cache, self.logits, self.position = _prefill(model, pieces)
+        self.prompt_length = self.position
+
+    def advance(self, token: int) -> torch.Tensor:
+        """Decode ``token`` at the next position; returns (and keeps) its logits (1, V)."""
+        model = self.model
+        with model.lock, torch.inference_mode():
+            self.logits = model.hf_model(input_ids=torch.tensor([[token]], device=model.device),
+                                         position_ids=torch.tensor([[self.position]], device=model.device),
+                                         use_cache=True, logits_to_keep=1,
+                                         **cache_kwargs(model.hf_model, self.cache)).logits[:, -1]
+        self.position += 1
+        return self.logits
+
+    def advance_tree(self, tokens: list[int], positions: list[int], mask: torch.Tensor) -> torch.Tensor:
+        """Append ``tokens`` (one per hypothesis) to the cache at ``positions``; ``mask`` (n, cached + n) float
+        additive says which cache entries each sees. Returns their logits (n, V)."""
+        model, n = self.model, len(tokens)
+        with model.lock, torch.inference_mode():
+            return model.hf_model(input_ids=torch.tensor([tokens], device=model.device),
+                                  position_ids=torch.tensor([positions], device=model.device),
+                                  attention_mask=mask.view(1, 1, n, -1).to(model.device), use_cache=True,
+                                  logits_to_keep=n, **cache_kwargs(model.hf_model, self.cache)).logits[0]
+
+    def close(self) -> None:
+        self.cache = None
+
+
 class PieceGeneration:
     """Iterator over the text pieces of a completion of ``pieces``; ``result``, ``first_token_s``
     (seconds from the first ``next()`` to the first generated token) and ``logprob`` (the completion's summed
@@ -172,6 +221,8 @@ class PieceGeneration:
             raise ValueError("the prompt's last piece must hold tokens")
         if isinstance(beams, bool) or not isinstance(beams, int) or beams < 1:
             raise ValueError(f"beams must be a positive int, got {beams!r}")
+        if beams > 1 and not model.supports_tree_decoding:
+            raise ValueError(f"beam search needs the torch backend (this model runs on {model.backend}); use beams=1")
         self.beams = beams
         self.accept = list(accept)
         self.model = model
@@ -200,22 +251,19 @@ class PieceGeneration:
         generator = None
         if params.seed is not None:
             generator = torch.Generator(device=model.device).manual_seed(params.seed)
-        with model.lock, torch.inference_mode():
-            cache, logits, position = _prefill(model, self._pieces_in)
-            token = self._next(logits, generator)
+        decoding = model.start_decoding(self._pieces_in)
         self._pieces_in = []  # states are in the cache now
-        budget = min(params.max_new_tokens, model.context_window - position)
-        for step in range(budget):
-            self.logprob += torch.log_softmax(logits[0].float(), dim=-1)[token[0]].item()
-            yield int(token[0])
-            if step == budget - 1:
-                break
-            with model.lock, torch.inference_mode():
-                logits = model.hf_model(input_ids=token.view(1, 1), position_ids=torch.tensor([[position]], device=model.device),
-                                        use_cache=True, logits_to_keep=1,
-                                        **cache_kwargs(model.hf_model, cache)).logits[:, -1]
+        try:
+            logits = decoding.logits
+            budget = min(params.max_new_tokens, model.context_window - decoding.position)
+            for step in range(budget):
                 token = self._next(logits, generator)
-            position += 1
+                self.logprob += torch.log_softmax(logits[0].float(), dim=-1)[token[0]].item()
+                yield int(token[0])
+                if step < budget - 1:
+                    logits = decoding.advance(int(token[0]))
+        finally:
+            decoding.close()
 
     def _beam_search(self) -> list[tuple[float, list[int]]]:
         """(summed log-probability, tokens) of completions (EOS not included), most probable first, by beam
@@ -227,9 +275,9 @@ class PieceGeneration:
         instead of one prompt copy per beam.
         """
         model, params, width = self.model, self.params, self.beams
-        stop_ids, device, dtype = model.eos_token_ids, model.device, model.dtype
-        with model.lock, torch.inference_mode():
-            cache, logits, prompt_length = _prefill(model, self._pieces_in)
+        stop_ids, dtype = model.eos_token_ids, model.dtype
+        decoding = model.start_decoding(self._pieces_in)
+        logits, prompt_length = decoding.logits, decoding.prompt_length
         self._pieces_in = []
         cache_length = prompt_length  # entries in the cache: the prompt, then every hypothesis token appended
         # open hypotheses: (sum of log-probabilities, tokens, their cache entries, constraint state)
@@ -269,12 +317,8 @@ class PieceGeneration:
                 allowed[j, beams[b][2]] = True  # the hypothesis's own earlier tokens
                 allowed[j, cache_length + j] = True
             mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
-            step = torch.tensor([[k[2] for k in kept]], device=device)  # (1, n)
-            positions = torch.tensor([[prompt_length + len(beams[k[1]][1]) for k in kept]], device=device)
-            with model.lock, torch.inference_mode():
-                logits = model.hf_model(input_ids=step, position_ids=positions, attention_mask=mask.view(1, 1, n, -1).to(device),
-                                        use_cache=True, logits_to_keep=n,
-                                        **cache_kwargs(model.hf_model, cache)).logits[0]  # (n, V)
+            logits = decoding.advance_tree([k[2] for k in kept], [prompt_length + len(beams[k[1]][1]) for k in kept],
+                                           mask)  # (n, V)
             beams = [(score, beams[b][1] + [token], beams[b][2] + [cache_length + j], constraint)
                      for j, (score, b, token, constraint) in enumerate(kept)]
             cache_length += n

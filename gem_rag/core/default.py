@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import threading
 
 from gem_rag.core.model import GemModel
@@ -17,11 +18,14 @@ _default_lock = threading.Lock()
 
 
 def get_default_model() -> GemModel:
-    """The shared default model, loading it on first use (thread-safe; a failed load leaves nothing behind)."""
+    """The shared default model, loading it on first use (thread-safe; a failed load leaves nothing behind).
+
+    ``$GEM_RAG_BACKEND`` picks its backend (``torch``, the default, or ``llamacpp``; see GemModel.from_pretrained).
+    """
     global _default_model
     with _default_lock:
         if _default_model is None:
-            _default_model = GemModel.from_pretrained()
+            _default_model = GemModel.from_pretrained(backend=os.environ.get("GEM_RAG_BACKEND") or "torch")
         return _default_model
 
 

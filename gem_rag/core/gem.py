@@ -26,17 +26,22 @@ def special_token_strings(num_special: int) -> list[str]:
     return [SPECIAL_TOKEN_TEMPLATE.format(i) for i in range(num_special)]
 
 
+def add_special_tokens(tokenizer, num_special: int = 1) -> list[int]:
+    """Add the GEM token(s) to ``tokenizer`` (those it lacks) and return their ids."""
+    tokens = special_token_strings(num_special)
+    missing = [t for t in tokens if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+    return tokenizer.convert_tokens_to_ids(tokens)
+
+
 def register_special_tokens(model, tokenizer, num_special: int = 1) -> list[int]:
     """Add the GEM token(s) to ``tokenizer`` and grow ``model``'s embeddings; return their ids.
 
     New rows start at the mean input embedding (a neutral point the optimiser can move from).
     Tokens already present (a trained model) are reused untouched.
     """
-    tokens = special_token_strings(num_special)
-    missing = [t for t in tokens if t not in tokenizer.get_vocab()]
-    if missing:
-        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
-    ids = tokenizer.convert_tokens_to_ids(tokens)
+    ids = add_special_tokens(tokenizer, num_special)
     embeddings = model.get_input_embeddings()
     if max(ids) >= embeddings.weight.shape[0]:
         old_rows = embeddings.weight.shape[0]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from gem_rag.core import artefact as artefacts
+from gem_rag.core.decoding import Decoding, TorchDecoding
 from gem_rag.core.embedding import EMBED_KINDS, EmbeddingMixin  # noqa: F401  (EMBED_KINDS: part of the API)
 from gem_rag.core.gem import bos_prefix, register_special_tokens
 from gem_rag.core.generation import GenerationMixin, TokenStream  # noqa: F401  (TokenStream: part of the API)
@@ -28,6 +29,7 @@ from gem_rag.core.loading import DEFAULT_MODEL_NAME, resolve_model_folder
 
 logger = logging.getLogger(__name__)
 
+BACKENDS = ("torch", "llamacpp")
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}
 
@@ -41,18 +43,23 @@ def _resolve_device(device: str | torch.device) -> torch.device:
         raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
 
 
-def _set_threads(threads: int | None) -> None:
-    """Apply a thread budget (argument, else $GEM_RAG_THREADS); none given leaves torch's default."""
+def thread_budget(threads: int | None) -> int | None:
+    """The thread budget: the argument, else $GEM_RAG_THREADS, else None (the engine's default: every core)."""
     if threads is None and os.environ.get("GEM_RAG_THREADS"):
         try:
             threads = int(os.environ["GEM_RAG_THREADS"])
         except ValueError:
             raise ValueError(f"GEM_RAG_THREADS must be a positive int, got {os.environ['GEM_RAG_THREADS']!r}") from None
-    if threads is None:
-        return
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a positive int, got {threads!r}")
-    torch.set_num_threads(threads)
+    return threads
+
+
+def _set_threads(threads: int | None) -> None:
+    """Apply a thread budget to torch (see thread_budget); none given leaves torch's default."""
+    budget = thread_budget(threads)
+    if budget is not None:
+        torch.set_num_threads(budget)
 
 
 def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
@@ -88,11 +95,27 @@ class GemModel(EmbeddingMixin, GenerationMixin):
 
     load_count = 0  # number of successful from_pretrained calls in this process (tests check sharing)
 
+    backend = "torch"  # the engine that runs the forward passes ("llamacpp": gem_rag.core.llamacpp)
+    supports_kv_states = True  # KV states can be computed and reused (document KV reuse, gem_rag.core.kv_states)
+    supports_tree_decoding = True  # beam search over one shared prompt cache (gem_rag.core.decoding)
+
     def __init__(self, hf_model, tokenizer, *, name: str, special_token_ids: Sequence[int],
                  query_instruction: str = "", max_length: int = 512, card: dict | None = None,
                  embedding_adapter: artefacts.EmbeddingAdapter | None = None):
         self.hf_model = hf_model.eval()
         self.embedding_adapter = embedding_adapter
+        config = hf_model.config
+        config_eos = hf_model.generation_config.eos_token_id if hf_model.generation_config else None
+        self._init_common(tokenizer, name=name, special_token_ids=special_token_ids,
+                          query_instruction=query_instruction, max_length=max_length, card=card,
+                          embedding_dim=config.hidden_size,
+                          context_window=getattr(config, "max_position_embeddings", 2048),
+                          extra_eos=config_eos if isinstance(config_eos, list) else [config_eos])
+
+    def _init_common(self, tokenizer, *, name: str, special_token_ids: Sequence[int], query_instruction: str,
+                     max_length: int, card: dict | None, embedding_dim: int, context_window: int,
+                     extra_eos: Sequence[int | None]) -> None:
+        """The state every backend shares: tokenizer, GEM token ids, lock, sizes, end-of-sequence ids."""
         self.tokenizer = tokenizer
         self.name = name
         self.special_token_ids = list(special_token_ids)
@@ -101,13 +124,9 @@ class GemModel(EmbeddingMixin, GenerationMixin):
         self.card = card or {}
         self.bos_ids = bos_prefix(tokenizer)  # put before every text and prompt ([] for SmolLM2)
         self.lock = threading.RLock()
-        config = hf_model.config
-        self.embedding_dim: int = config.hidden_size
-        self.context_window: int = getattr(config, "max_position_embeddings", 2048)
-        eos = {tokenizer.eos_token_id}
-        config_eos = hf_model.generation_config.eos_token_id if hf_model.generation_config else None
-        eos |= set(config_eos if isinstance(config_eos, list) else [config_eos])
-        self.eos_token_ids = {i for i in eos if i is not None}
+        self.embedding_dim: int = embedding_dim
+        self.context_window: int = context_window
+        self.eos_token_ids = {i for i in {tokenizer.eos_token_id, *extra_eos} if i is not None}
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_token_ids)
 
     # ------------------------------------------------------------------ loading
@@ -124,6 +143,9 @@ class GemModel(EmbeddingMixin, GenerationMixin):
         max_length: int = 512,
         attn_implementation: str = "sdpa",
         threads: int | None = None,
+        backend: str = "torch",
+        n_ctx: int = 4096,
+        gguf_type: str | None = None,
     ) -> GemModel:
         """Load a model and make it a GEM model.
 
@@ -141,8 +163,30 @@ class GemModel(EmbeddingMixin, GenerationMixin):
             threads: CPU threads torch uses in this process (``None``: ``$GEM_RAG_THREADS``, else torch's default
                 of every core). Give each of two model processes on one machine half the cores, or they slow each
                 other several-fold.
+            backend: ``"torch"`` (transformers, any model, training) or ``"llamacpp"`` (a GGUF file through
+                llama.cpp, ~7x faster decoding on a CPU; ``pip install "gem-rag[llamacpp]"``; see
+                gem_rag.core.llamacpp).
+            n_ctx: llama.cpp backend only: tokens its KV cache holds (every open generation and embedding batch
+                together), capped at the model's context length.
+            gguf_type: llama.cpp backend only: ``None`` runs the GGUF's own weights (Q4_1 for the default: fastest
+                decoding); ``"f16"``, ``"q8_0"`` or ``"q4_0"`` re-store them once (cached), trading decode speed
+                for prefill speed (see docs/benchmarks.md, "Backends").
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if gguf_type is not None and backend != "llamacpp":
+            raise ValueError("gguf_type applies to backend='llamacpp' only")
+        if backend == "llamacpp":
+            if str(device) not in ("auto", "cpu") or dtype is not None or attn_implementation != "sdpa":
+                raise ValueError("backend='llamacpp' runs the GGUF's own weights on the CPU: leave device, dtype and "
+                                 "attn_implementation at their defaults")
+            from gem_rag.core.llamacpp.model import LlamaCppGemModel
+
+            return LlamaCppGemModel.load(name_or_path, gem_weights=gem_weights, num_special_tokens=num_special_tokens,
+                                         query_instruction=query_instruction, max_length=max_length,
+                                         threads=threads, n_ctx=n_ctx, gguf_type=gguf_type)
 
         if not isinstance(max_length, int) or max_length < 8:
             raise ValueError(f"max_length must be an int >= 8, got {max_length!r}")
@@ -217,6 +261,10 @@ class GemModel(EmbeddingMixin, GenerationMixin):
                 raise ValueError("a continuation to score must hold at least one token")
             rows.append((head + tail)[: self.context_window])
             starts.append(max(1, min(len(head), len(rows[-1]) - 1)))
+        return self._row_logprobs(rows, starts, token_budget)
+
+    def _row_logprobs(self, rows: list[list[int]], starts: list[int], token_budget: int) -> list[np.ndarray]:
+        """Log-probabilities of ``rows[i][starts[i]:]``, each token given the tokens before it."""
         out: list[np.ndarray] = [np.zeros(0)] * len(rows)
         for batch in self._length_batches(rows, 64, token_budget):
             width = max(len(rows[i]) for i in batch)
@@ -233,3 +281,8 @@ class GemModel(EmbeddingMixin, GenerationMixin):
                 picked = logprobs[j, starts[i] - 1: len(rows[i]) - 1].gather(1, targets.unsqueeze(1))[:, 0]
                 out[i] = picked.cpu().numpy()
         return out
+
+    def start_decoding(self, pieces: Sequence) -> Decoding:
+        """Prefill a prompt given as :class:`~gem_rag.core.decoding.Piece` s (leading ones may carry KV states);
+        the decoding state returned holds the last prompt position's logits and steps token by token."""
+        return TorchDecoding(self, list(pieces))

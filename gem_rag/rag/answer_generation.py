@@ -42,7 +42,8 @@ class AnswerGenerator:
         with self._lock:
             if text not in self._prefix:
                 ids = self.ids(text)
-                self._prefix = {text: Piece(ids, compute_kv(self.model, ids))}
+                state = compute_kv(self.model, ids) if self.model.supports_kv_states and ids else None
+                self._prefix = {text: Piece(ids, state)}
             return self._prefix[text]
 
     def pieces(self, question: str, contexts: Sequence[str], first_state: torch.Tensor | None = None) -> list[Piece]:

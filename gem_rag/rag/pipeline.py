@@ -88,6 +88,7 @@ class RagPipeline:
         self.indexer.on_deleted.append(lambda ids: self.retriever.invalidate())
         if self.store.writes_through and len(self.store):  # chunks a crashed run stored before it could save
             self.indexer.reconcile_sources()
+        _check_backend(self.model, config)
         self.kv = self._chunk_kv() if config.kv_reuse else None
         self.sentence_reader = SentenceReader(self.generator, self.indexer.units, config, self.retriever.stem_idf)
         self.chunk_reader = ChunkReader(self.generator, config, self.kv)
@@ -109,7 +110,9 @@ class RagPipeline:
         fixed = sorted(set(changes) & FIXED_ON_LIVE_PIPELINE)
         if fixed:
             raise ValueError(f"{fixed} cannot change on a live pipeline: build a new RagPipeline with them")
-        self.config = self.config.replace(**changes)
+        config = self.config.replace(**changes)
+        _check_backend(self.model, config)
+        self.config = config
         self.indexer.config = self.retriever.config = self.config
         self.sentence_reader.config = self.chunk_reader.config = self.config
 
@@ -320,3 +323,13 @@ def _drain(events: Iterator[StreamEvent]) -> RagAnswer:
         if isinstance(event, DoneEvent):
             return event.answer
     raise RuntimeError("the answer stream ended without a result")
+
+
+def _check_backend(model, config: RagConfig) -> None:
+    """Refuse settings the model's backend cannot run (llama.cpp: no beam search, no reusable KV states)."""
+    if config.kv_reuse and not model.supports_kv_states:
+        raise ValueError(f"kv_reuse=True needs reusable KV states, which the {model.backend} backend does not give "
+                         f"(it reuses the cached prompt start by itself): set kv_reuse=False or use backend='torch'")
+    if config.reader == "chunks" and config.beams > 1 and not model.supports_tree_decoding:
+        raise ValueError(f"reader='chunks' with beams={config.beams} needs beam search, which the {model.backend} "
+                         f"backend lacks: set beams=1 or use backend='torch'")

@@ -11,6 +11,7 @@ from gem_rag.server.commands import common
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("question", help="what to ask, in quotes")
+    common.add_backend_argument(parser)
     common.add_docs_argument(parser)
     parser.add_argument("-k", type=int, default=3, help="passages given to the model (default: 3)")
     parser.add_argument("--max-tokens", type=int, default=None, help="longest answer in tokens")
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         print("error: -k must be at least 1", file=sys.stderr)
         return 2
-    model = common.load_model()
+    model = common.load_model(args.backend)
     try:
         pipeline, _ = common.open_docs(args.docs, model)
     except (FileNotFoundError, RagIndexError) as err:  # no such path; the cache is being updated elsewhere

@@ -18,14 +18,24 @@ def add_docs_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, default_port: int) -> None:
+    add_backend_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=default_port, help=f"port (default: {default_port}; 0 = any free port)")
 
 
-def load_model():
-    from gem_rag import get_default_model
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("torch", "llamacpp"), default=None,
+                        help="engine of the model (default: $GEM_RAG_BACKEND, else torch); llamacpp needs "
+                             "the extra: bash scripts/setup_llamacpp.sh")
+
+
+def load_model(backend: str | None = None):
+    """The shared default model, on ``backend`` when given (else $GEM_RAG_BACKEND, else torch)."""
+    from gem_rag import GemModel, get_default_model, set_default_model
 
     started = time.perf_counter()
+    if backend is not None:
+        set_default_model(GemModel.from_pretrained(backend=backend))
     model = get_default_model()
     print(f"model {model.name} loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return model

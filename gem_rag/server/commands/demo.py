@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from gem_rag.server.indexes import uploads_folder
 
     app_options = options.app_options(args)  # refuses a non-loopback --host without an API key, before loading
-    model = common.load_model()
+    model = common.load_model(args.backend)
     pipeline, label = common.open_docs(args.docs, model)
     app = create_app(model, pipeline, corpus_label=label, uploads_folder=uploads_folder(),
                      allow_local_paths=is_loopback(args.host), **app_options)

@@ -6,10 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from gem_rag.server.commands.common import add_backend_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", type=Path, nargs="+", metavar="PATH",
                         help="files or folders (.txt .md .rst .html .jsonl), searched recursively")
+    add_backend_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from gem_rag.server.commands.common import load_model
     from gem_rag.server.indexes import index_folder, open_index
 
-    model = load_model()
+    model = load_model(args.backend)
     try:
         pipeline, report = open_index(args.paths, model, progress=True)
     except (FileNotFoundError, RagIndexError) as err:  # no such path; the cache is being updated elsewhere

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_docs and args.docs:
         raise SystemExit("--no-docs and --docs contradict each other: give one of them")
     app_options = options.app_options(args)  # refuses a non-loopback --host without an API key, before loading
-    model = common.load_model()
+    model = common.load_model(args.backend)
     pipeline, label = (None, "") if args.no_docs else common.open_docs(args.docs, model)
     app = create_app(model, pipeline, corpus_label=label, uploads_folder=uploads_folder(),
                      allow_local_paths=is_loopback(args.host), **app_options)

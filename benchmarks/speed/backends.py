@@ -1,0 +1,191 @@
+"""The torch and llama.cpp backends of GemModel side by side, with the two-model pipeline and plain engines as
+baselines, each engine in a process of its own (so peak RSS is its own), the same threads, one run.
+
+Per engine:
+Engines: ``torch``; ``llamacpp`` (the GGUF's own Q4_1 weights); ``llamacpp-f16`` (the same weights re-stored as F16
+once: faster prefill, slower decode); ``two-model`` (all-MiniLM-L6-v2 embeds, torch SmolLM2 writes).
+
+- decode tokens/s: greedy, a ~150-token chat prompt, 64 new tokens (EOS suppressed by asking for a long list),
+  median of 3 after a warm-up; baselines: plain transformers ``generate`` (fp32, same weights) and llama.cpp's
+  own high-level ``Llama`` on the same GGUF (the ceiling of the llama.cpp backend);
+- indexing: the bundled demo corpus through ``RagPipeline.index`` (chunk + sentence embeddings, as the demo's
+  first start does), chunks/s and seconds, plus the model load; all-MiniLM-L6-v2 (two-model pipeline) beside;
+- answers: ``RagPipeline.answer`` (default settings) over the development questions that the demo corpus
+  answers, p50 / p95 seconds; answers kept, so the run reports how often the backends give the same answer;
+- peak RSS of the process after all of that.
+
+Usage:
+    python -m benchmarks.speed.backends --json docs/backends.json
+    python -m benchmarks.speed.backends --engine llamacpp      # one engine, figures to stdout
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import benchmark_arguments, machine, write_json
+from benchmarks.dev.reader_dev import score
+
+logger = logging.getLogger(__name__)
+ENGINES = ("torch", "llamacpp", "llamacpp-f16", "two-model")  # llamacpp: the GGUF's own Q4_1 weights
+PROMPT = ("Here is a passage.\n\nThe aardvark is a medium-sized, burrowing, nocturnal mammal native to Africa. It is "
+          "the only living species of the order Tubulidentata. Unlike most other insectivores, it has a long pig-like "
+          "snout, which is used to sniff out food. It roams over most of the southern two-thirds of the African "
+          "continent, avoiding areas that are mainly rocky. A nocturnal feeder, it subsists on ants and termites, "
+          "which it will dig out of their hills using its sharp claws and powerful legs.\n\n"
+          "Write a numbered list of twenty facts about animals of Africa, one per line.")
+NEW_TOKENS = 64
+
+
+def median_rate(run, repeats: int = 3) -> float:
+    run()  # warm-up
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        tokens = run()
+        rates.append(tokens / (time.perf_counter() - started))
+    return round(float(np.median(rates)), 1)
+
+
+def decode_rates(model, engine: str, threads: int) -> dict:
+    prompt = model.apply_chat_template([{"role": "user", "content": PROMPT}])
+    rates = {"prompt_tokens": model.count_tokens(prompt),
+             "gem_generate": median_rate(lambda: model.generate(prompt, max_new_tokens=NEW_TOKENS).completion_tokens)}
+    if engine == "torch":
+        import torch
+
+        ids = torch.tensor([model.tokenizer(prompt, add_special_tokens=False).input_ids])
+
+        def plain() -> int:
+            with torch.inference_mode():
+                out = model.hf_model.generate(ids, max_new_tokens=NEW_TOKENS, do_sample=False,
+                                              attention_mask=torch.ones_like(ids), pad_token_id=model.pad_token_id)
+            return out.shape[1] - ids.shape[1]
+
+        rates["transformers_generate"] = median_rate(plain)
+    if engine.startswith("llamacpp"):
+        from llama_cpp import Llama
+
+        plain_llama = Llama(str(model.context.path), n_ctx=2048, n_threads=threads, verbose=False)
+        rates["llama_cpp_python_Llama"] = median_rate(lambda: plain_llama.create_completion(
+            prompt, max_tokens=NEW_TOKENS, temperature=0.0)["usage"]["completion_tokens"])
+        del plain_llama
+    return rates
+
+
+def dev_questions() -> list[dict]:
+    from benchmarks.dev.reader_dev import all_rows
+
+    return [row for row in all_rows() if row["corpus"] == "demo"]
+
+
+def run_engine(engine: str, threads: int, questions: int) -> dict:
+    import torch
+
+    from gem_rag import GemModel
+    from gem_rag.rag import RagPipeline
+    from gem_rag.server.indexes import BUNDLED_CORPUS
+
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    if engine.startswith("llamacpp"):
+        model = GemModel.from_pretrained(backend="llamacpp", threads=threads,
+                                         gguf_type="f16" if engine == "llamacpp-f16" else None)
+    else:
+        model = GemModel.from_pretrained(threads=threads)
+    out: dict = {"engine": engine, "model_load_s": round(time.perf_counter() - started, 1)}
+    embedder = None
+    if engine == "two-model":
+        from gem_rag.baselines import EncoderEmbedder
+
+        embedder = EncoderEmbedder.minilm()
+    else:
+        out["decode_tokens_per_s"] = decode_rates(model, engine, threads)
+    pipeline = RagPipeline(model, embedder=embedder)
+    report = pipeline.index(BUNDLED_CORPUS)
+    out["index"] = {"chunks": report.chunks_added, "seconds": round(report.seconds, 1),
+                    "chunks_per_s": round(report.chunks_added / report.seconds, 2)}
+    rows = dev_questions()[:questions]
+    pipeline.answer("warm-up question?")
+    times, answers, correct = [], [], 0
+    for row in rows:
+        started = time.perf_counter()
+        answer = pipeline.answer(row["question"])
+        times.append(time.perf_counter() - started)
+        answers.append(answer.answer)
+        correct += bool(score(row, answer)["correct"])
+    out["answer_s"] = {"p50": round(float(np.percentile(times, 50)), 3), "p95": round(float(np.percentile(times, 95)), 3),
+                       "questions": len(rows), "correct": correct}
+    out["answers"] = answers
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def main() -> None:
+    parser = benchmark_arguments(__doc__, "runs/backends")
+    parser.add_argument("--engine", choices=ENGINES, help="run one engine in this process and print its figures")
+    parser.add_argument("--questions", type=int, default=95, help="development questions on the demo corpus")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.engine:
+        print(json.dumps(run_engine(args.engine, args.threads, args.questions)))
+        return
+    partial = Path(args.cache) / "partial.json"  # finished engines, so a killed run resumes where it stopped
+    results = json.loads(partial.read_text()) if partial.is_file() else {}
+    for engine in ENGINES:
+        if engine in results:
+            continue
+        logger.info("engine %s ...", engine)
+        done = subprocess.run([sys.executable, "-m", "benchmarks.speed.backends", "--engine", engine,
+                               "--threads", str(args.threads), "--questions", str(args.questions)],
+                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+        if done.returncode:
+            raise SystemExit(f"{engine} failed:\n{done.stderr[-3000:]}")
+        results[engine] = json.loads(done.stdout.strip().splitlines()[-1])
+        write_json(partial, results)
+        logger.info("%s: %s", engine, {k: v for k, v in results[engine].items() if k != "answers"})
+    report = {"what": "GemModel backends: decode, indexing, answers, memory; each engine in its own process",
+              "command": "python -m benchmarks.speed.backends --json docs/backends.json",
+              "machine": machine(args.threads), "engines": results, "ratios": ratios(results)}
+    logger.info("ratios: %s", report["ratios"])
+    if args.json:
+        write_json(args.json, report)
+
+
+def ratios(results: dict) -> dict:
+    torch_run, llama, two = results["torch"], results["llamacpp"], results["two-model"]
+    same = sum(a == b for a, b in zip(torch_run["answers"], llama["answers"]))
+    f16 = results["llamacpp-f16"]
+    return {
+        "index_chunks_per_s_llamacpp_f16_over_torch": round(f16["index"]["chunks_per_s"] / torch_run["index"]["chunks_per_s"], 2),
+        "decode_llamacpp_f16_over_torch": round(f16["decode_tokens_per_s"]["gem_generate"]
+                                                / torch_run["decode_tokens_per_s"]["gem_generate"], 2),
+        "answer_p50_llamacpp_f16_over_two_model": round(f16["answer_s"]["p50"] / two["answer_s"]["p50"], 2),
+        "answers_identical_torch_vs_llamacpp_f16":
+            f"{sum(a == b for a, b in zip(torch_run['answers'], f16['answers']))}/{len(torch_run['answers'])}",
+        "decode_llamacpp_over_torch": round(llama["decode_tokens_per_s"]["gem_generate"]
+                                            / torch_run["decode_tokens_per_s"]["gem_generate"], 2),
+        "decode_torch_over_transformers": round(torch_run["decode_tokens_per_s"]["gem_generate"]
+                                                / torch_run["decode_tokens_per_s"]["transformers_generate"], 2),
+        "decode_llamacpp_over_its_ceiling": round(llama["decode_tokens_per_s"]["gem_generate"]
+                                                  / llama["decode_tokens_per_s"]["llama_cpp_python_Llama"], 2),
+        "index_chunks_per_s_llamacpp_over_minilm": round(llama["index"]["chunks_per_s"] / two["index"]["chunks_per_s"], 2),
+        "index_chunks_per_s_torch_over_minilm": round(torch_run["index"]["chunks_per_s"] / two["index"]["chunks_per_s"], 2),
+        "answer_p50_llamacpp_over_two_model": round(llama["answer_s"]["p50"] / two["answer_s"]["p50"], 2),
+        "answer_p50_torch_over_two_model": round(torch_run["answer_s"]["p50"] / two["answer_s"]["p50"], 2),
+        "peak_rss_llamacpp_over_torch": round(llama["peak_rss_mb"] / torch_run["peak_rss_mb"], 2),
+        "peak_rss_llamacpp_over_two_model": round(llama["peak_rss_mb"] / two["peak_rss_mb"], 2),
+        "answers_identical_torch_vs_llamacpp": f"{same}/{len(torch_run['answers'])}",
+    }
+
+
+if __name__ == "__main__":
+    main()
