@@ -21,23 +21,15 @@ from __future__ import annotations
 import copy
 import re
 import time
-from dataclasses import dataclass
 from typing import Protocol
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from gem_rag.core.generation import (GenerationResult, SamplingParams, cache_kwargs, find_stop, sample_next,
+from gem_rag.core.generation import (GenerationResult, Piece, SamplingParams, cache_kwargs, decode_steps, find_stop,
                                     stream_decoded)
 
-
-@dataclass
-class Piece:
-    """Token ids of one prompt piece and, optionally, their KV state (computed right after the pieces before it;
-    only leading pieces may carry one)."""
-
-    ids: list[int]
-    state: torch.Tensor | None = None  # (layers, 2, kv_heads, n, head_dim)
+__all__ = ["CopySpanConstraint", "Decoding", "Piece", "PieceGeneration", "TorchDecoding"]
 
 
 class CopySpanConstraint:
@@ -77,11 +69,14 @@ class CopySpanConstraint:
         return sorted(ids)
 
     def mask(self, logits: torch.Tensor) -> torch.Tensor:
-        """logits (1, V) with every disallowed token at -inf."""
+        """logits (1, V) with every disallowed token at -inf (also what calling the constraint does: it is a
+        logits processor for :func:`~gem_rag.core.generation.decode_steps`)."""
         allowed = torch.tensor(self.allowed(), dtype=torch.long, device=logits.device)
         masked = torch.full_like(logits, float("-inf"))
         masked[:, allowed] = logits[:, allowed]
         return masked
+
+    __call__ = mask
 
     def reply_tokens(self) -> set[int]:
         """The tokens that continue one of the fixed replies (empty once no reply fits the tokens so far)."""
@@ -157,42 +152,74 @@ def _prefill(model, pieces: list[Piece]):
 
 
 class Decoding(Protocol):
-    """What a backend's ``start_decoding`` returns: the logits (B, V) at each row's last decoded position, the
-    prompt length and the next position, and a step."""
+    """What a backend's ``start_decoding(prompts)`` returns: ``logits`` (B, V) at each row's last decoded
+    position, ``prompt_length`` (the longest row's) and ``position`` (the next step's), and a step."""
 
     logits: torch.Tensor
     prompt_length: int
     position: int
 
-    def advance(self, token: int) -> torch.Tensor: ...
+    def advance(self, tokens: list[int]) -> torch.Tensor:
+        """Decode one token per row; returns (and keeps) their logits (B, V)."""
+        ...
 
     def close(self) -> None: ...
 
 
 class TorchDecoding:
-    """The decoding state of one prompt on the torch backend: its KV cache, ``logits`` (1, V) at the last
-    position decoded, and ``position``, the next token's position. Made by ``GemModel.start_decoding``."""
+    """The decoding state of prompt rows on the torch backend: one KV cache, the attention mask and next
+    positions per row. One prompt is prefilled from its pieces (leading ones may carry KV states); several are
+    left-padded so that every row ends at the same column (positions come from the mask, not the column)."""
 
-    def __init__(self, model, pieces: list[Piece]):
+    def __init__(self, model, prompts: list[list[Piece]]):
         self.model = model
+        device = model.device
         with model.lock, torch.inference_mode():
-            self.cache, self.logits, self.position = _prefill(model, pieces)
-        self.prompt_length = self.position
+            if len(prompts) == 1:
+                self.cache, self.logits, length = _prefill(model, prompts[0])
+                self.attention = torch.ones((1, length), dtype=torch.long, device=device)
+                self.next_positions = torch.tensor([[length]], device=device)
+            else:
+                if any(piece.state is not None for prompt in prompts for piece in prompt):
+                    raise ValueError("cached KV states apply to a single prompt, not to a batch")
+                self._prefill_padded([[t for piece in prompt for t in piece.ids] for prompt in prompts])
+        self.prompt_length = self.position = self.attention.shape[1]
 
-    def advance(self, token: int) -> torch.Tensor:
-        """Decode ``token`` at the next position; returns (and keeps) its logits (1, V)."""
+    def _prefill_padded(self, rows: list[list[int]]) -> None:
+        from transformers import DynamicCache
+
         model = self.model
+        length = max(len(r) for r in rows)
+        if length >= model.context_window:
+            raise ValueError(f"prompt is {length} tokens, the model's context window is {model.context_window}")
+        input_ids = torch.full((len(rows), length), model.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), length), dtype=torch.long)
+        for i, r in enumerate(rows):  # left padding: every row ends at the same position
+            input_ids[i, length - len(r):] = torch.tensor(r)
+            attention[i, length - len(r):] = 1
+        self.attention = attention.to(model.device)
+        positions = (self.attention.cumsum(dim=1) - 1).clamp(min=0)  # (B, T)
+        self.cache = DynamicCache()
+        self.logits = model.hf_model(input_ids=input_ids.to(model.device), attention_mask=self.attention,
+                                     position_ids=positions, use_cache=True, logits_to_keep=1,
+                                     **cache_kwargs(model.hf_model, self.cache)).logits[:, -1]  # (B, V)
+        self.next_positions = positions[:, -1:] + 1
+
+    def advance(self, tokens: list[int]) -> torch.Tensor:
+        model = self.model
+        input_ids = torch.tensor(tokens, device=model.device).view(-1, 1)  # (B, 1)
+        self.attention = torch.cat([self.attention, torch.ones_like(input_ids)], dim=1)
         with model.lock, torch.inference_mode():
-            self.logits = model.hf_model(input_ids=torch.tensor([[token]], device=model.device),
-                                         position_ids=torch.tensor([[self.position]], device=model.device),
-                                         use_cache=True, logits_to_keep=1,
+            self.logits = model.hf_model(input_ids=input_ids, attention_mask=self.attention,
+                                         position_ids=self.next_positions, use_cache=True, logits_to_keep=1,
                                          **cache_kwargs(model.hf_model, self.cache)).logits[:, -1]
+        self.next_positions = self.next_positions + 1
         self.position += 1
         return self.logits
 
     def advance_tree(self, tokens: list[int], positions: list[int], mask: torch.Tensor) -> torch.Tensor:
-        """Append ``tokens`` (one per hypothesis) to the cache at ``positions``; ``mask`` (n, cached + n) float
-        additive says which cache entries each sees. Returns their logits (n, V)."""
+        """Beam search, one prompt: append ``tokens`` (one per hypothesis) to the cache at ``positions``;
+        ``mask`` (n, cached + n) float additive says which cache entries each sees. Returns their logits (n, V)."""
         model, n = self.model, len(tokens)
         with model.lock, torch.inference_mode():
             return model.hf_model(input_ids=torch.tensor([tokens], device=model.device),
@@ -247,23 +274,11 @@ class PieceGeneration:
         self._out.close()
 
     def _tokens(self) -> Iterator[int]:
-        model, params = self.model, self.params
-        generator = None
-        if params.seed is not None:
-            generator = torch.Generator(device=model.device).manual_seed(params.seed)
-        decoding = model.start_decoding(self._pieces_in)
-        self._pieces_in = []  # states are in the cache now
-        try:
-            logits = decoding.logits
-            budget = min(params.max_new_tokens, model.context_window - decoding.position)
-            for step in range(budget):
-                token = self._next(logits, generator)
-                self.logprob += torch.log_softmax(logits[0].float(), dim=-1)[token[0]].item()
-                yield int(token[0])
-                if step < budget - 1:
-                    logits = decoding.advance(int(token[0]))
-        finally:
-            decoding.close()
+        pieces, self._pieces_in = self._pieces_in, []  # the states go into the cache
+        for next_ids, logits in decode_steps(self.model, [pieces], self.params, self.constraint):
+            token = int(next_ids[0])
+            self.logprob += torch.log_softmax(logits[0].float(), dim=-1)[token].item()
+            yield token
 
     def _beam_search(self) -> list[tuple[float, list[int]]]:
         """(summed log-probability, tokens) of completions (EOS not included), most probable first, by beam
@@ -276,7 +291,7 @@ class PieceGeneration:
         """
         model, params, width = self.model, self.params, self.beams
         stop_ids, dtype = model.eos_token_ids, model.dtype
-        decoding = model.start_decoding(self._pieces_in)
+        decoding = model.start_decoding([self._pieces_in])
         logits, prompt_length = decoding.logits, decoding.prompt_length
         self._pieces_in = []
         cache_length = prompt_length  # entries in the cache: the prompt, then every hypothesis token appended
@@ -325,13 +340,6 @@ class PieceGeneration:
         else:
             finished += [(score, tokens) for score, tokens, _, _ in beams]  # out of budget: open hypotheses count
         return sorted(finished, key=lambda f: -f[0]) or [(0.0, [])]
-
-    def _next(self, logits: torch.Tensor, generator) -> torch.Tensor:
-        if self.constraint is None:
-            return sample_next(logits, self.params, generator)
-        token = sample_next(self.constraint.mask(logits), self.params, generator)
-        self.constraint.advance(int(token[0]))
-        return token
 
     def _run(self) -> Iterator[str]:
         if self.beams > 1:

@@ -1,5 +1,6 @@
-"""Generation: argument checks, sampling, stop-sequence handling on decoded text, and GemModel's generation
-methods (generate, chat, stream), which decode left-padded batches with a KV cache."""
+"""Generation: argument checks, sampling, the decode loop (:func:`decode_steps`, over any backend's
+``start_decoding``), stop-sequence handling on decoded text, and GemModel's generation methods (generate, chat,
+stream)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import inspect
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import Protocol
 from collections.abc import Generator, Iterable, Iterator, Sequence
 
 import torch
@@ -35,6 +37,56 @@ def cache_kwargs(hf_model, cache) -> dict:
         >>> logits = hf_model(input_ids=ids, use_cache=True, **cache_kwargs(hf_model, DynamicCache())).logits
     """
     return {_cache_argument(type(hf_model)): cache}
+
+
+@dataclass
+class Piece:
+    """Token ids of one prompt piece and, optionally, their KV state (computed right after the pieces before it;
+    only leading pieces may carry one; see gem_rag.core.decoding)."""
+
+    ids: list[int]
+    state: torch.Tensor | None = None  # (layers, 2, kv_heads, n, head_dim)
+
+
+class LogitsProcessor(Protocol):
+    """A decoding constraint, as in transformers: ``__call__`` masks or reshapes the logits (1, V) before the
+    choice, ``advance`` records the token chosen (e.g. gem_rag.core.decoding.CopySpanConstraint)."""
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor: ...
+
+    def advance(self, token: int) -> None: ...
+
+
+def decode_steps(model, prompts: list[list[Piece]], params: SamplingParams,
+                 processor: LogitsProcessor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The decode loop of every backend and caller: prefill ``prompts`` (one row each) with
+    ``model.start_decoding``, then yield ``(next_ids (B,), logits (B, V))`` per step, the logits being those the
+    ids were chosen from (before ``processor``). Greedy at temperature 0, else sampled (seeded by ``params.seed``);
+    a ``processor`` applies to a single row. Stops at ``max_new_tokens`` or the context window; stop tokens and
+    sequences are the caller's (it decodes the text).
+
+    Example:
+        >>> for next_ids, logits in decode_steps(model, [[Piece(ids)]], check_sampling(8, 0.0, 1.0, None, None)):
+        ...     print(int(next_ids[0]))
+    """
+    if processor is not None and len(prompts) != 1:
+        raise ValueError("a logits processor applies to one prompt at a time")
+    generator = None
+    if params.seed is not None:
+        generator = torch.Generator(device=model.device).manual_seed(params.seed)
+    decoding = model.start_decoding(prompts)
+    try:
+        logits = decoding.logits
+        budget = min(params.max_new_tokens, model.context_window - decoding.position)
+        for step in range(budget):
+            next_ids = sample_next(logits if processor is None else processor(logits), params, generator)  # (B,)
+            if processor is not None:
+                processor.advance(int(next_ids[0]))
+            yield next_ids, logits
+            if step < budget - 1:
+                logits = decoding.advance(next_ids.tolist())
+    finally:
+        decoding.close()
 
 
 @dataclass
@@ -283,32 +335,9 @@ class GenerationMixin:
         return ids
 
     def _token_steps(self, rows: list[list[int]], params: SamplingParams) -> Iterator[torch.Tensor]:
-        """Decode loop over a left-padded batch; yields (B,) next token ids per step."""
-        from transformers import DynamicCache
-
-        length = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), length), self.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), length), dtype=torch.long)
-        for i, r in enumerate(rows):  # left padding: every row ends at the same position
-            input_ids[i, length - len(r):] = torch.tensor(r)
-            attention[i, length - len(r):] = 1
-        input_ids, attention = input_ids.to(self.device), attention.to(self.device)
-        positions = (attention.cumsum(dim=1) - 1).clamp(min=0)  # from the mask, not from the column index
-        generator = None
-        if params.seed is not None:
-            generator = torch.Generator(device=self.device).manual_seed(params.seed)
-        cache = DynamicCache()
-        budget = min(params.max_new_tokens, self.context_window - length)
-        for _ in range(budget):
-            with self.lock, torch.inference_mode():
-                logits = self.hf_model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
-                                       use_cache=True, logits_to_keep=1,
-                                       **cache_kwargs(self.hf_model, cache)).logits[:, -1]  # (B, V)
-                next_ids = sample_next(logits, params, generator)  # (B,)
+        """(B,) next token ids per step for prompt ``rows`` (see :func:`decode_steps`)."""
+        for next_ids, _ in decode_steps(self, [[Piece(list(r))] for r in rows], params):
             yield next_ids
-            input_ids = next_ids.unsqueeze(1)
-            attention = torch.cat([attention, torch.ones_like(input_ids)], dim=1)
-            positions = positions[:, -1:] + 1
 
     def _run_generation(self, rows: list[list[int]], params: SamplingParams) -> list[GenerationResult]:
         generated: list[list[int]] = [[] for _ in rows]

@@ -24,7 +24,7 @@ from gem_rag.core import artefact as artefacts
 from gem_rag.core.decoding import Decoding, TorchDecoding
 from gem_rag.core.embedding import EMBED_KINDS, EmbeddingMixin  # noqa: F401  (EMBED_KINDS: part of the API)
 from gem_rag.core.gem import bos_prefix, register_special_tokens
-from gem_rag.core.generation import GenerationMixin, TokenStream  # noqa: F401  (TokenStream: part of the API)
+from gem_rag.core.generation import GenerationMixin, Piece, TokenStream  # noqa: F401  (TokenStream: part of the API)
 from gem_rag.core.loading import DEFAULT_MODEL_NAME, resolve_model_folder
 
 logger = logging.getLogger(__name__)
@@ -282,7 +282,8 @@ class GemModel(EmbeddingMixin, GenerationMixin):
                 out[i] = picked.cpu().numpy()
         return out
 
-    def start_decoding(self, pieces: Sequence) -> Decoding:
-        """Prefill a prompt given as :class:`~gem_rag.core.decoding.Piece` s (leading ones may carry KV states);
-        the decoding state returned holds the last prompt position's logits and steps token by token."""
-        return TorchDecoding(self, list(pieces))
+    def start_decoding(self, prompts: Sequence[Sequence[Piece]]) -> Decoding:
+        """Prefill prompts, each given as :class:`~gem_rag.core.generation.Piece` s (the leading pieces of a single
+        prompt may carry KV states); the state returned holds each row's last logits and steps one token per row.
+        The decode loop over it is :func:`~gem_rag.core.generation.decode_steps`."""
+        return TorchDecoding(self, [list(p) for p in prompts])

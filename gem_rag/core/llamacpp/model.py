@@ -26,14 +26,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from gem_rag.core import artefact as artefacts
 from gem_rag.core.gem import add_special_tokens
-from gem_rag.core.generation import SamplingParams, sample_next
+from gem_rag.core.generation import Piece
 from gem_rag.core.llamacpp.context import Entry, LlamaContext
 from gem_rag.core.llamacpp.lora import lora_gguf
 from gem_rag.core.loading import DEFAULT_MODEL_NAME, default_gguf_path
@@ -232,24 +232,10 @@ class LlamaCppGemModel(GemModel):
         return out
 
     # ------------------------------------------------------------------ generation
-    def start_decoding(self, pieces: Sequence) -> LlamaDecoding:
-        """Prefill the concatenated ids of ``pieces`` (KV states they carry are not used: the cached last prompt
+    def start_decoding(self, prompts: Sequence[Sequence[Piece]]) -> LlamaDecoding:
+        """Prefill each prompt's concatenated piece ids (KV states they carry are not used: the cached last prompt
         gives the same saving for a shared prompt start)."""
-        return LlamaDecoding(self, [[t for piece in pieces for t in piece.ids]])
-
-    def _token_steps(self, rows: list[list[int]], params: SamplingParams) -> Iterator[torch.Tensor]:
-        generator = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
-        decoding = LlamaDecoding(self, rows)
-        try:
-            logits = decoding.logits
-            budget = min(params.max_new_tokens, self.context_window - decoding.position)
-            for step in range(budget):
-                next_ids = sample_next(logits, params, generator)  # (B,)
-                yield next_ids
-                if step < budget - 1:
-                    logits = decoding.advance_all(next_ids.tolist())
-        finally:
-            decoding.close()
+        return LlamaDecoding(self, [[t for piece in prompt for t in piece.ids] for prompt in prompts])
 
     def close(self) -> None:
         """Free llama.cpp's model and context now (they are also freed when the object is collected)."""
@@ -298,11 +284,7 @@ class LlamaDecoding:
         model._prompt_ids = list(ids)
         return torch.from_numpy(logits)
 
-    def advance(self, token: int) -> torch.Tensor:
-        """Decode ``token`` (single row) at the next position; returns its logits (1, V)."""
-        return self.advance_all([token])
-
-    def advance_all(self, tokens: list[int]) -> torch.Tensor:
+    def advance(self, tokens: list[int]) -> torch.Tensor:
         """Decode one token per row; returns the logits (B, V)."""
         entries = [Entry(position=p, seq=s, token=t, output=True) for p, s, t in zip(self.positions, self.seqs, tokens)]
         with self.model.lock:
