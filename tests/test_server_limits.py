@@ -221,7 +221,7 @@ def test_listening_beyond_loopback_needs_an_api_key(command, monkeypatch):
     from gem_rag import cli
     from gem_rag.server.commands import common
 
-    def no_model():
+    def no_model(backend=None):
         raise RuntimeError("model loading reached")
 
     monkeypatch.setattr(common, "load_model", no_model)

@@ -98,7 +98,7 @@ def run_engine(engine: str, threads: int, questions: int) -> dict:
     started = time.perf_counter()
     if engine.startswith("llamacpp"):
         model = GemModel.from_pretrained(backend="llamacpp", threads=threads,
-                                         gguf_type="f16" if engine == "llamacpp-f16" else None)
+                                         gguf_type="f16" if engine == "llamacpp-f16" else "stored")
     else:
         model = GemModel.from_pretrained(threads=threads)
     out: dict = {"engine": engine, "model_load_s": round(time.perf_counter() - started, 1)}

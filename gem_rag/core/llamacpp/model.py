@@ -1,5 +1,6 @@
-"""GemModel on llama.cpp: the GGUF file's own (quantised) weights embed and generate in one process, one
-model, one context. ``GemModel.from_pretrained(backend="llamacpp")`` returns this class.
+"""GemModel on llama.cpp: one set of the GGUF's weights (re-stored as F16 by default, see
+:func:`converted_gguf`) embeds and generates in one process, one model, one context.
+``GemModel.from_pretrained(backend="llamacpp")`` returns this class.
 
 - **Generation** runs the base weights. Each open generation owns a KV-cache sequence; the last prompt stays
   cached in a sequence of its own, so a new prompt starting the same way (the RAG prompt's fixed instruction)
@@ -52,18 +53,22 @@ def _gguf_file(name_or_path: str | os.PathLike | None) -> tuple[Path, str]:
     return path, path.stem
 
 
-GGUF_TYPES = {"f16": 1, "q8_0": 7, "q4_0": 2}  # llama_ftype values (LLAMA_FTYPE_MOSTLY_*)
+GGUF_TYPES = {"f16": 1, "q8_0": 7, "q4_0": 2}  # llama_ftype values (LLAMA_FTYPE_MOSTLY_*); "stored": the file's own
+DEFAULT_GGUF_TYPE = "f16"
 
 
-def converted_gguf(path: Path, gguf_type: str | None, threads: int) -> Path:
-    """``path`` re-stored as ``gguf_type`` (once, cached beside the other conversions), or ``path`` itself for None.
+def converted_gguf(path: Path, gguf_type: str, threads: int) -> Path:
+    """``path`` re-stored as ``gguf_type`` (once, cached beside the other conversions), or ``path`` itself for
+    ``"stored"``.
 
-    Why: on a CPU without int8/bf16 matrix units the file's own Q4_1 weights decode fast but prefill ~3x slower
-    than F16 (docs/benchmarks.md, "Backends"); which pays depends on the prefill/decode mix."""
-    if gguf_type is None:
+    Why F16 by default: on this AVX2 CPU the default file's Q4_1 weights decode 1.6x faster than F16 but prefill
+    1.8x slower, and RAG is mostly prefill (indexing, prompts); F16 also gives the torch backend's answers on 95
+    of 95 development questions (docs/benchmarks.md, "Backends")."""
+    if gguf_type == "stored":
         return path
     if gguf_type not in GGUF_TYPES:
-        raise ValueError(f"gguf_type must be None (the file's own) or one of {sorted(GGUF_TYPES)}, got {gguf_type!r}")
+        raise ValueError(f"gguf_type must be 'stored' (the file's own weights) or one of {sorted(GGUF_TYPES)}, "
+                         f"got {gguf_type!r}")
     import ctypes
     import hashlib
 
@@ -136,6 +141,7 @@ class LlamaCppGemModel(GemModel):
             num_special_tokens = int(card.get("num_special_tokens", 1))
             query_instruction = query_instruction or card.get("query_instruction", "")
         threads = thread_budget(threads) or os.cpu_count() or 1
+        gguf_type = gguf_type or DEFAULT_GGUF_TYPE
         context = LlamaContext(converted_gguf(path, gguf_type, threads), n_ctx=n_ctx, threads=threads)
         if gem_weights is not None:
             context.set_lora(lora_gguf(Path(gem_weights), n_head=context.n_head, n_head_kv=context.n_head_kv))
@@ -148,7 +154,7 @@ class LlamaCppGemModel(GemModel):
                     special_rows=rows, query_instruction=query_instruction, max_length=max_length, card=card)
         GemModel.load_count += 1
         logger.info("Loaded %s on llama.cpp (%s as %s, %d threads, %d-token context)", model.name, path.name,
-                    gguf_type or "stored", threads, n_ctx)
+                    gguf_type, threads, n_ctx)
         return model
 
     @property
