@@ -87,6 +87,22 @@ def test_batched_generation_uses_left_padding_correctly(model):
     assert [r.text for r in batched] == [r.text for r in alone]
 
 
+def test_greedy_decoding_equals_transformers_generate(model):
+    """The one decode loop (generation.decode_steps) gives plain transformers' greedy tokens on the same model."""
+    import torch
+
+    from gem_rag.core.generation import Piece, check_sampling, decode_steps
+
+    prompt = model.apply_chat_template([{"role": "user", "content": "Name three rivers of Europe."}])
+    ids = model.tokenizer(prompt, add_special_tokens=False).input_ids
+    ours = [int(t[0]) for t, _ in decode_steps(model, [[Piece(ids)]], check_sampling(24, 0.0, 1.0, None, None))]
+    with torch.inference_mode():
+        theirs = model.hf_model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                         max_new_tokens=24, do_sample=False, pad_token_id=model.pad_token_id)
+    expected = theirs[0, len(ids):].tolist()
+    assert ours[: len(expected)] == expected and len(expected) >= 8
+
+
 def test_sampling_is_seeded(model):
     a = model.generate("Once upon a time", max_new_tokens=10, temperature=1.0, top_p=0.9, seed=3)
     b = model.generate("Once upon a time", max_new_tokens=10, temperature=1.0, top_p=0.9, seed=3)

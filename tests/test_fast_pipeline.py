@@ -56,6 +56,20 @@ def test_cleaning_drops_reference_sections_and_markup():
     assert "Note:" in rest and "Activate it before use." in rest
 
 
+def test_document_titles_lose_their_markup(tmp_path):
+    """The title a user sees beside a source: no roles, backticks or reST dashes (read_file and JSONL rows)."""
+    from gem_rag.rag.cleaning import clean_title
+    from gem_rag.rag.ingest import read_file
+
+    page = tmp_path / "json.rst"
+    page.write_text(":mod:`json` --- JSON encoder and decoder\n" + "=" * 44 + "\n\nThe json module encodes.\n")
+    assert read_file(page)[0].title == "json — JSON encoder and decoder"
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "title": "**Albedo**", "text": "Albedo is reflectance."}\n')
+    assert read_file(rows)[0].title == "Albedo"
+    assert clean_title("Plain title") == "Plain title"
+
+
 def test_units_are_sentences_code_and_headings_with_offsets():
     text = clean_text(REST, ".rst")
     units = split_units(text)

@@ -15,7 +15,9 @@ Rules, in order:
   -> ``text``); a paragraph's closing ``::`` becomes ``:``; double backticks become single;
 - headings become their bare title on a line of their own (underlines dropped);
 - lines that are only a bullet or markup (``*``, ``|``, ``thumb|...``) are dropped; runs of blank lines shrink
-  to one.
+  to one;
+- a document's title (:func:`clean_title`) loses the same inline markup, its backticks and emphasis, and
+  reST's ``---`` dash becomes an em dash (``:mod:`json` --- JSON encoder`` -> ``json — JSON encoder``).
 
 ``CLEANING_VERSION`` is part of an index's manifest: a change to these rules re-indexes cached folders.
 
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import re
 
-CLEANING_VERSION = 1
+CLEANING_VERSION = 2
 
 BOILERPLATE_HEADINGS = frozenset({
     "references", "external links", "footnotes", "notes", "further reading", "see also", "bibliography",
@@ -75,6 +77,19 @@ def clean_text(text: str, suffix: str) -> str:
     while out and not out[-1].strip():
         out.pop()
     return "\n".join(out) + ("\n" if text.endswith("\n") else "") if out else ""
+
+
+def clean_title(title: str) -> str:
+    """A title as a reader sees it: inline markup, backticks and emphasis gone, ``---`` / ``--`` as an em dash.
+
+    Example:
+        >>> clean_title(":mod:`json` --- JSON encoder and decoder")
+        'json — JSON encoder and decoder'
+    """
+    title = _clean_inline(title)
+    title = re.sub(r"\s+-{2,3}\s+", " — ", title)
+    title = re.sub(r"[`*]", "", title)
+    return " ".join(title.split())
 
 
 def _heading(lines: list[str], i: int) -> tuple[int, str] | None:

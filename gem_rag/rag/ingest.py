@@ -21,7 +21,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from collections.abc import Iterable, Iterator
 
-from gem_rag.rag.cleaning import clean_text
+from gem_rag.rag.cleaning import clean_text, clean_title
 from gem_rag.rag.types import Chunk
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def read_file(path: Path, raw: bytes | None = None) -> list[Document]:
         title, body = html_to_text(text)
         body = clean_text(body, suffix)
         return [Document(body, source, title or path.stem)] if body.strip() else []
-    title = _guess_title(text, suffix) or path.stem
+    title = clean_title(_guess_title(text, suffix)) or path.stem
     text = clean_text(text, suffix)
     return [Document(text, source, title)] if text.strip() else []
 
@@ -141,7 +141,8 @@ def _read_jsonl(text: str, source: str) -> list[Document]:
         if not row["text"].strip():
             continue
         extra = {k: v for k, v in row.items() if k not in ("text", "title", "id") and isinstance(v, (str, int, float, bool))}
-        docs.append(Document(row["text"], f"{source}#{row_id}", str(row.get("title") or ""), {"doc_id": row_id, **extra}))
+        title = clean_title(str(row.get("title") or ""))
+        docs.append(Document(row["text"], f"{source}#{row_id}", title, {"doc_id": row_id, **extra}))
     return docs
 
 

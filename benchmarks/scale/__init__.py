@@ -1,0 +1,1 @@
+"""Scale benchmarks: how cost grows with the corpus."""
