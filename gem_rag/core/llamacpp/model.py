@@ -11,6 +11,8 @@
 - **Unit embeddings** (gem_rag.core.units) come from the same two batches: after the text, its unit's cached
   tokens are added to a sequence of the unit's own (no copy), and the unit's GEM token, placed after the unit,
   decodes in that sequence, so it sees exactly its unit (and a BOS sink).
+- **Continuous batching**: the decode steps of concurrent generations (server requests) run as one batch
+  (gem_rag.core.llamacpp.batching).
 - Tokenization is the transformers tokenizer's, so token ids, chat template, stop handling and the decode
   loop's text are the torch backend's (gem_rag.core.generation).
 
@@ -35,6 +37,7 @@ import torch
 from gem_rag.core import artefact as artefacts
 from gem_rag.core.gem import add_special_tokens
 from gem_rag.core.generation import Piece
+from gem_rag.core.llamacpp.batching import StepBatcher
 from gem_rag.core.llamacpp.context import Entry, LlamaContext
 from gem_rag.core.llamacpp.lora import lora_gguf
 from gem_rag.core.loading import DEFAULT_MODEL_NAME, default_gguf_path
@@ -119,6 +122,7 @@ class LlamaCppGemModel(GemModel):
                           embedding_dim=context.n_embd, context_window=context.n_ctx,
                           extra_eos=[i for i in eos if i >= 0])
         self.embedding_adapter = None
+        self.batcher = StepBatcher(context, self.lock)  # decode steps of concurrent generations, batched
         self._prompt_seq = context.acquire(1)[0]  # holds the last prompt's tokens
         self._prompt_ids: list[int] = []
 
@@ -271,6 +275,7 @@ class LlamaDecoding:
             except BaseException:
                 context.release(self.seqs)
                 raise
+        model.batcher.opened()
         self.positions = [len(r) for r in rows]
         self.prompt_length = self.position = length
 
@@ -293,8 +298,7 @@ class LlamaDecoding:
     def advance(self, tokens: list[int]) -> torch.Tensor:
         """Decode one token per row; returns the logits (B, V)."""
         entries = [Entry(position=p, seq=s, token=t, output=True) for p, s, t in zip(self.positions, self.seqs, tokens)]
-        with self.model.lock:
-            self.logits = torch.from_numpy(self.model.context.decode(entries))
+        self.logits = torch.from_numpy(self.model.batcher.decode(entries))
         self.positions = [p + 1 for p in self.positions]
         self.position += 1
         return self.logits
@@ -304,6 +308,7 @@ class LlamaDecoding:
             with self.model.lock:
                 self.model.context.release(self.seqs)
             self.seqs = []
+            self.model.batcher.closed()
 
 
 def _special_rows(artefact: Path, num_special: int, n_embd: int) -> np.ndarray:
