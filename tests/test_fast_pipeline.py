@@ -54,6 +54,7 @@ def test_cleaning_drops_reference_sections_and_markup():
     assert ":mod:" not in rest and "``" not in rest and ".. " not in rest and "=====" not in rest
     assert "called `venv`." in rest and "directory:\n" in rest and "   python3 -m venv tutorial-env" in rest
     assert "Note:" in rest and "Activate it before use." in rest
+    assert clean_text("Albedo () or x. Call print() now.\n", ".md") == "Albedo or x. Call print() now.\n"
 
 
 def test_document_titles_lose_their_markup(tmp_path):

@@ -15,7 +15,7 @@ Rules, in order:
   -> ``text``); a paragraph's closing ``::`` becomes ``:``; double backticks become single;
 - headings become their bare title on a line of their own (underlines dropped);
 - lines that are only a bullet or markup (``*``, ``|``, ``thumb|...``) are dropped; runs of blank lines shrink
-  to one;
+  to one; in Markdown prose, empty parentheses left by stripped pronunciations (``Albedo () or``) go;
 - a document's title (:func:`clean_title`) loses the same inline markup, its backticks and emphasis, and
   reST's ``---`` dash becomes an em dash (``:mod:`json` --- JSON encoder`` -> ``json — JSON encoder``).
 
@@ -56,6 +56,7 @@ _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _UNDERLINE = re.compile(r"^([=\-~^#*+\"'`])\1{2,}\s*$")
 _WIKI_HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$")
 _MD_HEADING = re.compile(r"^(#+)\s+(.*)$")
+_EMPTY_PARENS = re.compile(r" \((?:\s|[;,])*\)")  # what a stripped pronunciation or template leaves
 _RESIDUE = re.compile(r"^\s*(?:[*\-+#|]|\d+\.|thumb\|.*|upright.*)?\s*$")
 
 
@@ -70,6 +71,8 @@ def clean_text(text: str, suffix: str) -> str:
         heading = _heading(lines, i)
         if _UNDERLINE.match(line.strip()) or _RESIDUE.match(line) and line.strip():
             continue
+        if suffix == ".md" and not line.startswith((" ", "\t")):  # prose, not code: "Albedo () or" -> "Albedo or"
+            line = _EMPTY_PARENS.sub("", line)
         # "==History==" / "# History" / reST "History" + underline -> "History", a paragraph of its own
         for piece in ("", heading[1], "") if heading is not None else (line,):
             if piece.strip() or out and out[-1].strip():
