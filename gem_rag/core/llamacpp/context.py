@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 INSTALL_HINT = ('pip install "gem-rag[llamacpp]" (llama-cpp-python builds from source: a C++ compiler and cmake '
                 'are needed, ~10 min)')
-POOLING_NONE = 0  # LLAMA_POOLING_TYPE_NONE: one output row per token
+POOLING_UNSPECIFIED = -1  # the model's own: none for a causal LM (one output row per token); naming NONE only adds a warning
 LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # ggml's WARN and ERROR; the rest (model loading) is DEBUG
 
 
@@ -76,7 +76,7 @@ class LlamaContext:
         params.n_threads = params.n_threads_batch = threads
         params.kv_unified = True  # tokens shared by several sequences
         params.embeddings = False
-        params.pooling_type = POOLING_NONE
+        params.pooling_type = POOLING_UNSPECIFIED
         self.ctx = lib.llama_init_from_model(self.model, params)
         if not self.ctx:
             raise MemoryError(f"llama.cpp could not create a context of {n_ctx} tokens")
