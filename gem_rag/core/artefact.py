@@ -45,6 +45,15 @@ class ArtefactError(ValueError):
     """A GEM artefact is missing, corrupt, or made for another base model."""
 
 
+def resolve_gem_weights(gem_weights: str | Path | None, name_or_path: object) -> Path | None:
+    """The artefact folder to apply: ``"auto"`` means the shipped one for the default model (``name_or_path`` None)
+    and none for any other model; ``None`` means none; anything else is the folder itself."""
+    if gem_weights == "auto":
+        shipped = name_or_path is None and (SHIPPED_ARTEFACT / CARD_FILE).is_file()
+        return SHIPPED_ARTEFACT if shipped else None
+    return None if gem_weights is None else Path(gem_weights)
+
+
 def read_card(path: str | Path) -> dict:
     """The card of the artefact at ``path``."""
     card_path = Path(path) / CARD_FILE

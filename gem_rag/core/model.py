@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import threading
-from pathlib import Path
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -164,7 +163,7 @@ class GemModel(EmbeddingMixin, GenerationMixin):
                 of every core). Give each of two model processes on one machine half the cores, or they slow each
                 other several-fold.
             backend: ``"torch"`` (transformers, any model, training) or ``"llamacpp"`` (a GGUF file through
-                llama.cpp, ~7x faster decoding on a CPU; ``pip install "gem-rag[llamacpp]"``; see
+                llama.cpp, 4-7x faster decoding on a CPU; ``pip install "gem-rag[llamacpp]"``; see
                 gem_rag.core.llamacpp).
             n_ctx: llama.cpp backend only: tokens its KV cache holds (every open generation and embedding batch
                 together), capped at the model's context length.
@@ -172,12 +171,12 @@ class GemModel(EmbeddingMixin, GenerationMixin):
                 the fastest prefill on an AVX2 CPU), ``"stored"`` (the file's own, Q4_1 for the default: 1.6x faster
                 decoding, 0.7x the memory, 0.55x the prefill), ``"q8_0"`` or ``"q4_0"``; see docs/benchmarks.md.
         """
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if gguf_type is not None and backend != "llamacpp":
             raise ValueError("gguf_type applies to backend='llamacpp' only")
+        if not isinstance(max_length, int) or max_length < 8:
+            raise ValueError(f"max_length must be an int >= 8, got {max_length!r}")
         if backend == "llamacpp":
             if str(device) not in ("auto", "cpu") or dtype is not None or attn_implementation != "sdpa":
                 raise ValueError("backend='llamacpp' runs the GGUF's own weights on the CPU: leave device, dtype and "
@@ -187,18 +186,15 @@ class GemModel(EmbeddingMixin, GenerationMixin):
             return LlamaCppGemModel.load(name_or_path, gem_weights=gem_weights, num_special_tokens=num_special_tokens,
                                          query_instruction=query_instruction, max_length=max_length,
                                          threads=threads, n_ctx=n_ctx, gguf_type=gguf_type)
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if not isinstance(max_length, int) or max_length < 8:
-            raise ValueError(f"max_length must be an int >= 8, got {max_length!r}")
         if attn_implementation not in ("sdpa", "eager"):
             raise ValueError(f"attn_implementation must be 'sdpa' or 'eager', got {attn_implementation!r}")
         _set_threads(threads)
         torch_device = _resolve_device(device)
         torch_dtype = _resolve_dtype(dtype, torch_device)
         folder, name = resolve_model_folder(name_or_path)
-        if gem_weights == "auto":
-            use_shipped = name_or_path is None and (artefacts.SHIPPED_ARTEFACT / artefacts.CARD_FILE).is_file()
-            gem_weights = artefacts.SHIPPED_ARTEFACT if use_shipped else None
+        gem_weights = artefacts.resolve_gem_weights(gem_weights, name_or_path)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         with _quiet_progress_bars():
             hf_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32,
@@ -206,7 +202,7 @@ class GemModel(EmbeddingMixin, GenerationMixin):
         card: dict = {}
         embedding_adapter = None
         if gem_weights is not None:
-            card, embedding_adapter = artefacts.apply_artefact(hf_model, tokenizer, Path(gem_weights))
+            card, embedding_adapter = artefacts.apply_artefact(hf_model, tokenizer, gem_weights)
             num_special_tokens = int(card.get("num_special_tokens", 1))
             query_instruction = query_instruction or card.get("query_instruction", "")
         special_ids = register_special_tokens(hf_model, tokenizer, num_special_tokens)

@@ -58,6 +58,9 @@ def _gguf_file(name_or_path: str | os.PathLike | None) -> tuple[Path, str]:
 
 GGUF_TYPES = {"f16": 1, "q8_0": 7, "q4_0": 2}  # llama_ftype values (LLAMA_FTYPE_MOSTLY_*); "stored": the file's own
 DEFAULT_GGUF_TYPE = "f16"
+# Text tokens per embedding batch: one llama.cpp micro-batch. Larger batches gain no matrix speed, and in the
+# unified KV cache every token's attention spans the cells of every text in the batch (masked), so they cost more.
+BATCH_TOKENS = 512
 
 
 def converted_gguf(path: Path, gguf_type: str, threads: int) -> Path:
@@ -132,15 +135,11 @@ class LlamaCppGemModel(GemModel):
         """See ``GemModel.from_pretrained`` (``backend="llamacpp"``)."""
         from transformers import AutoTokenizer
 
-        if not isinstance(max_length, int) or max_length < 8:
-            raise ValueError(f"max_length must be an int >= 8, got {max_length!r}")
         if isinstance(n_ctx, bool) or not isinstance(n_ctx, int) or n_ctx < 2 * max_length:
             raise ValueError(f"n_ctx must be an int >= 2 * max_length ({2 * max_length}), got {n_ctx!r}")
         path, name = _gguf_file(name_or_path)
-        if gem_weights == "auto":
-            shipped = name_or_path is None and (artefacts.SHIPPED_ARTEFACT / artefacts.CARD_FILE).is_file()
-            gem_weights = artefacts.SHIPPED_ARTEFACT if shipped else None
-        card = artefacts.read_card(Path(gem_weights)) if gem_weights is not None else {}
+        gem_weights = artefacts.resolve_gem_weights(gem_weights, name_or_path)
+        card = artefacts.read_card(gem_weights) if gem_weights is not None else {}
         if card:
             num_special_tokens = int(card.get("num_special_tokens", 1))
             query_instruction = query_instruction or card.get("query_instruction", "")
@@ -148,8 +147,8 @@ class LlamaCppGemModel(GemModel):
         gguf_type = gguf_type or DEFAULT_GGUF_TYPE
         context = LlamaContext(converted_gguf(path, gguf_type, threads), n_ctx=n_ctx, threads=threads)
         if gem_weights is not None:
-            context.set_lora(lora_gguf(Path(gem_weights), n_head=context.n_head, n_head_kv=context.n_head_kv))
-            rows = _special_rows(Path(gem_weights), num_special_tokens, context.n_embd)
+            context.set_lora(lora_gguf(gem_weights, n_head=context.n_head, n_head_kv=context.n_head_kv))
+            rows = _special_rows(gem_weights, num_special_tokens, context.n_embd)
         else:
             rows = np.tile(_mean_token_row(path), (num_special_tokens, 1))
         tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
@@ -173,59 +172,68 @@ class LlamaCppGemModel(GemModel):
     def _embed_batch(self, rows: list[list[int]]) -> torch.Tensor:
         """rows: token ids ending with the special tokens -> (b, dim) mean special-token state."""
         n_special = len(self.special_token_ids)
-        if sum(len(r) for r in rows) > self.context_window // 2 and len(rows) > 1:
-            half = len(rows) // 2
-            return torch.cat([self._embed_batch(rows[:half]), self._embed_batch(rows[half:])])
-        with self.lock:
-            seqs = self.context.acquire(len(rows) * n_special)
-            try:
-                text, special = [], []
-                for r, row in enumerate(rows):
-                    own = seqs[r * n_special: (r + 1) * n_special]  # one per GEM token: they see the text only
-                    end = len(row) - n_special
-                    text += [Entry(position=p, seq=own[0], token=t) for p, t in enumerate(row[:end])]
-                    special += [Entry(position=end + j, seq=own[j], row=self.special_rows[j], output=True)
-                                for j in range(n_special)]
-                self.context.decode(text, embedding=True)
-                for r, row in enumerate(rows):
-                    for j in range(1, n_special):
-                        self.context.share(seqs[r * n_special], seqs[r * n_special + j], 0, len(row) - n_special)
-                states = self.context.decode(special, embedding=True)  # (b * n_special, dim)
-            finally:
-                self.context.release(seqs)
+        views = []
+        for row in rows:
+            end = len(row) - n_special  # every GEM token sees the whole text, not the other GEM tokens
+            views.append((row[:end], [(end + j, [(0, end)]) for j in range(n_special)]))
+        states = self._gem_states(views)  # (b * n_special, dim)
         return torch.from_numpy(states).view(len(rows), n_special, -1).mean(dim=1)
 
     def _unit_forward(self, rows: list[list[int]], layouts: list) -> torch.Tensor:
         """Unit-layout rows -> (b, T, dim) last-layer states, filled at the GEM-token slots (zeros elsewhere)."""
+        n_special = len(self.special_token_ids)
+        views, slots = [], []
+        for row, layout in zip(rows, layouts):
+            text_end = layout.first_unit - n_special
+            text_queries = [(text_end + j, [(0, text_end)]) for j in range(n_special)]
+            unit_queries = [(layout.positions[layout.first_unit + q], ranges) for q, ranges in enumerate(layout.keys)]
+            views.append((row[:text_end], text_queries + unit_queries))
+            slots.append(range(text_end, layout.length))
+        states = torch.from_numpy(self._gem_states(views))
         hidden = torch.zeros(len(rows), max(len(r) for r in rows), self.embedding_dim)
-        for b, (row, layout) in enumerate(zip(rows, layouts)):
-            slots, states = self._unit_states(row, layout)
-            hidden[b, slots] = torch.from_numpy(states)
+        start = 0
+        for b, row_slots in enumerate(slots):
+            hidden[b, list(row_slots)] = states[start: start + len(row_slots)]
+            start += len(row_slots)
         return hidden
 
-    def _unit_states(self, row: list[int], layout) -> tuple[list[int], np.ndarray]:
-        """One unit-layout row: the indices of its GEM tokens and their (n, dim) states."""
-        n_special = len(self.special_token_ids)
-        head = layout.first_unit
-        text_end = head - n_special
-        slots = list(range(text_end, layout.length))
-        with self.lock:
-            seqs = self.context.acquire(len(slots))  # one per GEM token; seqs[0] holds the text
+    def _gem_states(self, views: list[tuple[list[int], list[tuple[int, list[tuple[int, int]]]]]]) -> np.ndarray:
+        """Last-layer states of GEM tokens placed after texts: ``views`` holds, per text, its token ids and its GEM
+        tokens as (position, the ranges of text positions it sees); the first sees the whole text. Returns
+        (all GEM tokens, dim) in order. The texts decode in one batch, each in the sequence of its first GEM token;
+        every other GEM token gets a sequence holding only its ranges (shared cache cells, no copy), then all GEM
+        tokens decode in a second batch, the LoRA on for both. Split in parts of at most ``BATCH_TOKENS`` text tokens
+        that fit the sequence pool."""
+        with self.lock:  # the sequence pool is read and taken under one lock
+            group: list = []
+            queries = tokens = 0
+            for i, (ids, row_queries) in enumerate(views):
+                if group and (queries + len(row_queries) > len(self.context.free_seqs)
+                              or tokens + len(ids) > BATCH_TOKENS):
+                    return np.concatenate([self._gem_states(group), self._gem_states(views[i:])])
+                group.append((ids, row_queries))
+                queries, tokens = queries + len(row_queries), tokens + len(ids)
+            n_special = len(self.special_token_ids)
+            seqs = self.context.acquire(queries)
             try:
-                self.context.decode([Entry(position=i, seq=seqs[0], token=row[i]) for i in range(text_end)],
-                                    embedding=True)
-                for j in range(1, n_special):  # the text's other GEM tokens see the text too
-                    self.context.share(seqs[0], seqs[j], 0, text_end)
-                for q, ranges in enumerate(layout.keys):  # a unit's GEM token sees its unit (and a BOS sink)
-                    for start, end in ranges:
-                        if end > start:
-                            self.context.share(seqs[0], seqs[n_special + q], start, end)
-                special = [Entry(position=layout.positions[i], seq=seqs[k], row=self.special_rows[k % n_special],
-                                 output=True) for k, i in enumerate(slots)]
-                states = self.context.decode(special, embedding=True)
+                text, gem, first = [], [], 0
+                for ids, row_queries in views:
+                    text += [Entry(position=p, seq=seqs[first], token=t) for p, t in enumerate(ids)]
+                    first += len(row_queries)
+                self.context.decode(text, embedding=True)
+                first = 0
+                for _, row_queries in views:
+                    for j, (position, ranges) in enumerate(row_queries):
+                        if j:  # the first GEM token's sequence holds the text already
+                            for start, end in ranges:
+                                if end > start:
+                                    self.context.share(seqs[first], seqs[first + j], start, end)
+                        gem.append(Entry(position=position, seq=seqs[first + j], row=self.special_rows[j % n_special],
+                                         output=True))
+                    first += len(row_queries)
+                return self.context.decode(gem, embedding=True)
             finally:
                 self.context.release(seqs)
-        return slots, states
 
     def _row_logprobs(self, rows: list[list[int]], starts: list[int], token_budget: int) -> list[np.ndarray]:
         out = []
