@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from gem_rag.core.model import BACKENDS
 from gem_rag.server.indexes import BUNDLED_CORPUS, index_folder
 
 
@@ -24,7 +25,7 @@ def add_server_arguments(parser: argparse.ArgumentParser, default_port: int) -> 
 
 
 def add_backend_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("torch", "llamacpp"), default=None,
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="engine of the model (default: $GEM_RAG_BACKEND, else torch); llamacpp needs "
                              "the extra: bash scripts/setup_llamacpp.sh")
 
