@@ -235,3 +235,38 @@ def test_full_finetuning_exports_low_rank_deltas(rows_file, tmp_path):
     base = GemModel.from_pretrained(gem_weights=None)
     assert model.generate("The capital of France is", max_new_tokens=6).text == \
         base.generate("The capital of France is", max_new_tokens=6).text  # norm and linear updates stay switched off
+
+
+def _contrastive_grads(trainer: Trainer) -> dict[str, torch.Tensor]:
+    trainer.optimizer = None
+    trainer.model.zero_grad(set_to_none=True)
+    trainer._contrastive_step(random.Random("same batch"), weight=0.5)
+    return {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+
+
+def test_grad_cache_matches_one_graph(rows_file, tmp_path):
+    """GradCache (``embed_chunk``) gives the gradients of embedding the whole batch in one graph."""
+    whole = Trainer(small_config(rows_file, tmp_path / "whole", contrastive_batch=6, eval_rows=0))
+    torch.manual_seed(1)
+    for param in whole.model.parameters():  # LoRA B starts at zero: give it values so every gradient is non-zero
+        if param.requires_grad:
+            param.data.add_(0.01 * torch.randn_like(param))
+    expected = _contrastive_grads(whole)
+    whole.cfg.embed_chunk = 4  # two chunks of unequal length per side
+    cached = _contrastive_grads(whole)
+    assert set(cached) == set(expected) and "log_scale" in cached
+    for name, grad in expected.items():
+        assert torch.allclose(cached[name], grad, rtol=1e-3, atol=1e-6), name
+    assert any(bool(g.abs().sum() > 0) for n, g in expected.items() if "lora_A" in n)
+
+
+def test_source_weights_shift_batches_and_reject_unknown_sources(rows_file, tmp_path):
+    plain = Trainer(small_config(rows_file, tmp_path / "plain", eval_rows=0))
+    boosted = Trainer(small_config(rows_file, tmp_path / "boost", eval_rows=0, source_weights=("wiki=5",)))
+    wiki = plain.sampler.sources.index("wiki")
+    share = [t.sampler.source_weights[wiki] / sum(t.sampler.source_weights) for t in (plain, boosted)]
+    assert share[1] > share[0]
+    with pytest.raises(ValueError, match="no training row has"):
+        Trainer(small_config(rows_file, tmp_path / "bad", source_weights=("news=2",)))
+    with pytest.raises(ValueError, match="source=factor"):
+        small_config(rows_file, tmp_path / "bad", source_weights=("wiki",))

@@ -50,7 +50,7 @@ class RowSampler:
 
     def __init__(self, rows: Sequence[Row], tokenizer, *, special_ids: Sequence[int], max_tokens: int,
                  pad_id: int, token_dropout: float = 0.15, ict_keep_prob: float = 0.1,
-                 crop_share: tuple[float, float] = (0.3, 0.6)):
+                 crop_share: tuple[float, float] = (0.3, 0.6), source_factors: dict[str, float] | None = None):
         if not rows:
             raise ValueError("no training rows: prepare them from a corpus first")
         self.rows = list(rows)
@@ -71,8 +71,13 @@ class RowSampler:
             self.doc_position.append(len(siblings))
             siblings.append(i)
         self.sources = sorted(self.by_source)
-        # sources weighted by sqrt(size): small corpora (e.g. Wikipedia) are not drowned out
-        self.source_weights = [len(self.by_source[s]) ** 0.5 for s in self.sources]
+        # sources weighted by sqrt(size), so small corpora (e.g. Wikipedia) are not drowned out, times a factor
+        factors = source_factors or {}
+        unknown = set(factors) - set(self.sources)
+        if unknown:
+            raise ValueError(f"source_weights name {sorted(unknown)}, which no training row has; "
+                             f"the sources are {self.sources}")
+        self.source_weights = [len(self.by_source[s]) ** 0.5 * factors.get(s, 1.0) for s in self.sources]
 
     def encode(self, text: str, limit: int | None = None) -> list[int]:
         ids = self.bos_ids + self.tokenizer(text, add_special_tokens=False).input_ids

@@ -46,8 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-sources", default=None,
                         help="comma list: train only on rows of these sources, e.g. wikipedia-sample (default: all); "
                              "validation keeps every held-out row")
+    parser.add_argument("--source-weights", default=None,
+                        help="comma list of source=factor: multiply a source's share of contrastive batches, "
+                             "e.g. wikipedia-sample=3 (default: every source by the square root of its size)")
     for field in fields(TrainConfig):
-        if field.name in ("rows", "out_dir", "positives", "lora_targets", "crop_share", "train_sources", "extra"):
+        if field.name in ("rows", "out_dir", "positives", "lora_targets", "crop_share", "train_sources",
+                          "source_weights", "extra"):
             continue
         flag = "--" + field.name.replace("_", "-")
         if field.type in ("bool",):
@@ -81,6 +85,8 @@ def config_from_args(args: argparse.Namespace, rows: str) -> TrainConfig:
         values["lora_targets"] = _comma_list(args.lora_targets)
     if args.train_sources:
         values["train_sources"] = _comma_list(args.train_sources)
+    if args.source_weights:
+        values["source_weights"] = _comma_list(args.source_weights)
     argv = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []
     command = "gem-rag train " + " ".join(shlex.quote(a) for a in argv)
     extra = {"command": command, "data": {"corpus": [str(p) for p in args.corpus]}}

@@ -54,6 +54,8 @@ class TrainConfig:
     ict_keep_prob: float = 0.1  # ICT: chance the query sentence stays in its passage
     crop_share: tuple[float, float] = (0.3, 0.6)  # "crop": each view is a word span of this share of the passage
     domain_batches: bool = True  # draw each contrastive batch from one source (harder negatives)
+    source_weights: tuple[str, ...] = ()  # "source=factor": multiply a source's sqrt(size) sampling weight
+    embed_chunk: int = 0  # >0: GradCache, rows embedded this many at a time (the batch's negatives, a chunk's memory)
     ntp_weight: float = 0.1  # weight of a plain NTP loss mixed into phase 2 (0: none, no LM head)
     ntp_mix_batch: int = 16
     temperature_init: float = 20.0  # InfoNCE scale exp(s), s learnable, init log 20, clamped at log 100
@@ -87,3 +89,21 @@ class TrainConfig:
         self.crop_share = tuple(self.crop_share)
         self.lora_targets = tuple(self.lora_targets)
         self.train_sources = tuple(self.train_sources)
+        self.source_weights = tuple(self.source_weights)
+        self.source_factors()  # validates the "source=factor" entries
+        if self.embed_chunk < 0:
+            raise ValueError(f"embed_chunk must be >= 0 (0: the whole batch in one graph), got {self.embed_chunk}")
+
+    def source_factors(self) -> dict[str, float]:
+        """``source_weights`` as {source: factor}; ValueError naming a malformed entry."""
+        factors = {}
+        for entry in self.source_weights:
+            name, _, factor = entry.partition("=")
+            try:
+                factors[name.strip()] = float(factor)
+            except ValueError:
+                factors[name.strip()] = -1.0
+            if not name.strip() or factors[name.strip()] <= 0:
+                raise ValueError(f"source_weights entry {entry!r}: write source=factor with a factor > 0, "
+                                 f"e.g. wikipedia-sample=3")
+        return factors

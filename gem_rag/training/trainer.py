@@ -112,7 +112,8 @@ class Trainer:
         self.pad_id = pad_id
         self.sampler = RowSampler(self.train_rows, tokenizer, special_ids=self.model.special_ids,
                                   max_tokens=cfg.max_tokens, pad_id=pad_id, token_dropout=cfg.token_dropout,
-                                  ict_keep_prob=cfg.ict_keep_prob, crop_share=cfg.crop_share)
+                                  ict_keep_prob=cfg.ict_keep_prob, crop_share=cfg.crop_share,
+                                  source_factors=cfg.source_factors())
         self.state = {"phase": 1, "step": 0, "totals": {"1": cfg.ntp_steps, "2": cfg.contrastive_steps},
                       "history": [], "validation": {}, "seconds": {"1": 0.0, "2": 0.0}}
         self.optimizer = None
@@ -169,18 +170,57 @@ class Trainer:
         """(N, H) float embeddings of many rows, ``batch`` rows a pass (validation)."""
         return torch.cat([self._embed(rows[i:i + batch]) for i in range(0, len(rows), batch)]).float()
 
-    def _contrastive_loss(self, rng: random.Random) -> tuple[torch.Tensor, int, dict]:
+    def _contrastive_step(self, rng: random.Random, weight: float) -> tuple[float, int, dict]:
+        """One micro-batch of phase 2, back-propagated with ``weight``: (loss, tokens, loss parts)."""
         cfg = self.cfg
         queries, positives, kinds = self.sampler.pair_batch(rng, cfg.contrastive_batch, cfg.positives, cfg.domain_batches)
-        loss = info_nce(self._embed(queries), self._embed(positives), self.model.log_scale, math.log(cfg.temperature_max))
+        max_log_scale = math.log(cfg.temperature_max)
+        if cfg.embed_chunk:
+            loss = self._grad_cached_nce(queries, positives, weight, max_log_scale)
+        else:
+            loss = info_nce(self._embed(queries), self._embed(positives), self.model.log_scale, max_log_scale)
+            (weight * loss).backward()
         tokens = sum(map(len, queries)) + sum(map(len, positives))
         parts = {"nce": float(loss.detach())}
+        total = float(loss.detach())
         if cfg.ntp_weight > 0:
             ntp, ntp_tokens = self._ntp_loss(rng, cfg.ntp_mix_batch, plain_prob=1.0)
-            loss = loss + cfg.ntp_weight * ntp
+            (weight * cfg.ntp_weight * ntp).backward()
             tokens += ntp_tokens
             parts["ntp"] = float(ntp.detach())
-        return loss, tokens, parts
+            total += cfg.ntp_weight * parts["ntp"]
+        return total, tokens, parts
+
+    def _grad_cached_nce(self, queries: list[list[int]], positives: list[list[int]], weight: float,
+                         max_log_scale: float) -> torch.Tensor:
+        """InfoNCE over the whole batch at the activation memory of ``embed_chunk`` rows (GradCache, Gao et al.
+        2021): every row is embedded without a graph, the loss's gradient with respect to those embeddings is
+        taken, then each chunk is embedded again with a graph and back-propagated against its slice of that
+        gradient. Exact while the forward pass is deterministic (no dropout). Rows are chunked in length order,
+        so a chunk carries little padding."""
+        side_rows = (queries, positives)
+        chunks = [self._length_chunks(rows) for rows in side_rows]
+        with torch.no_grad():
+            cached = [self._embed_chunks(rows, side).requires_grad_() for rows, side in zip(side_rows, chunks)]
+        loss = info_nce(cached[0], cached[1], self.model.log_scale, max_log_scale)
+        (weight * loss).backward()  # log_scale's gradient, and d loss / d embedding in cached[i].grad
+        for rows, side, vectors in zip(side_rows, chunks, cached):
+            for chunk in side:
+                grads = vectors.grad[chunk].to(self.device)  # (chunk, H), already weighted
+                (self._embed([rows[i] for i in chunk]) * grads).sum().backward()
+        return loss
+
+    def _length_chunks(self, rows: list[list[int]]) -> list[list[int]]:
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        size = self.cfg.embed_chunk
+        return [order[i:i + size] for i in range(0, len(order), size)]
+
+    def _embed_chunks(self, rows: list[list[int]], chunks: list[list[int]]) -> torch.Tensor:
+        """(N, H) float embeddings of ``rows``, one pass per chunk of row indices, in the rows' order."""
+        out = torch.empty(len(rows), self.model.special_rows.shape[1])
+        for chunk in chunks:
+            out[chunk] = self._embed([rows[i] for i in chunk]).float().cpu()
+        return out
 
     # ------------------------------------------------------------------ loop
     def run_phase(self, phase: int) -> None:
@@ -208,10 +248,11 @@ class Trainer:
                 with self.autocast():
                     if phase == 1:
                         loss, tokens = self._ntp_loss(rng, cfg.ntp_batch, cfg.plain_prob)
+                        (loss / cfg.grad_accum).backward()
+                        value = float(loss.detach())
                     else:
-                        loss, tokens, parts = self._contrastive_loss(rng)
-                (loss / cfg.grad_accum).backward()
-                losses.append(float(loss.detach()))
+                        value, tokens, parts = self._contrastive_step(rng, 1.0 / cfg.grad_accum)
+                losses.append(value)
                 tokens_seen += tokens
             torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
             self.optimizer.step()
