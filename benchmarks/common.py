@@ -1,7 +1,9 @@
-"""What every benchmark shares: where the data is, a description of the machine, writing results.
+"""What every benchmark shares: where the data is, a description of the machine, writing results, and the
+SQuAD task of the RAG benchmarks (speed, quality and dev rooms alike).
 
 The data root is one flag (``--data-root``) or the environment variable ``GEM_RAG_DATA``, defaulting to the
-shared folder next to the repository (``../shared/data``); nothing in the library needs it.
+shared folder next to the repository (``../shared/data``); nothing in the library needs it. SQuAD is read by the
+library's loader (``gem_rag.eval.data.load_squad``), nowhere else.
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ import logging
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "rag_benchmarks"  # the RAG benchmarks' figures, rendered by benchmarks.reports.rag_report
+SQUAD = "squad-v1.1-dev.json"  # under the data root
+DATA_ROOT_HELP = "shared data folder (default: $GEM_RAG_DATA or ../shared/data)"
 
 
 def data_root(flag: str | None = None) -> Path:
@@ -58,7 +64,7 @@ def benchmark_arguments(doc: str, cache: str) -> argparse.ArgumentParser:
     """A parser with the options every benchmark takes: --data-root, --cache (indexes kept between runs),
     --threads and --json (where the figures go)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", default=None, help="shared data folder (default: $GEM_RAG_DATA or ../shared/data)")
+    parser.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
     parser.add_argument("--cache", default=cache, help="where the indexes are kept between runs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="write the figures here")
@@ -74,3 +80,79 @@ def start(args: argparse.Namespace):
 
     torch.set_num_threads(args.threads)
     return get_default_model()
+
+
+def save_result(name: str, result: dict) -> Path:
+    """Write one RAG benchmark's figures to docs/rag_benchmarks/<name>.json."""
+    return write_json(RESULTS / f"{name}.json", result)
+
+
+def squad(root: str | None, n: int | None = None, seed: int = 0,
+          paragraphs: int | None = None) -> tuple[list[dict], list[dict]]:
+    """SQuAD v1.1 dev under the data root as (paragraphs [{id, title, text}], questions [{question, answers,
+    paragraph_id, context}]): every paragraph in file order (or the first ``paragraphs``) and ``n`` of their
+    questions drawn with ``seed`` (all, in file order, when ``n`` is None)."""
+    from gem_rag.eval.data import load_squad, sample_questions
+
+    data = load_squad(data_root(root) / SQUAD)
+    passages = data.passages[:paragraphs]
+    text = {p.id: p.text for p in passages}
+    asked = sample_questions([q for q in data.questions if q.relevant[0] in text], n, seed)
+    return ([{"id": p.id, "title": p.title.replace("_", " "), "text": p.text} for p in passages],
+            [{"question": q.question, "answers": q.answers, "paragraph_id": q.relevant[0],
+              "context": text[q.relevant[0]]} for q in asked])
+
+
+def write_corpus_jsonl(paragraphs: list[dict], path: Path) -> Path:
+    """``paragraphs`` ({id, title, text}) as a corpus .jsonl that ``RagPipeline.index`` reads."""
+    path.write_text("\n".join(json.dumps(p, ensure_ascii=False) for p in paragraphs) + "\n")
+    return path
+
+
+def paragraph_ranking(retrieved: Sequence, k: int) -> list[str]:
+    """Paragraph ids in rank order (a paragraph counted once, at its best chunk)."""
+    out: list[str] = []
+    for r in retrieved:
+        pid = r.chunk.metadata.get("doc_id") or r.chunk.metadata.get("source", "").rsplit("#", 1)[-1]
+        if pid not in out:
+            out.append(pid)
+    return out[:k]
+
+
+def add_question_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every question-answering benchmark over a saved SQuAD index takes."""
+    parser.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--answer-mode", default="generative", help="RagPipeline answer_mode")
+    parser.add_argument("--beams", type=int, default=8, help="RagPipeline beams")
+    parser.add_argument("--reading", default="per_chunk", help="RagPipeline reading: per_chunk or joint")
+    parser.add_argument("--prefer-spans", type=int, default=1, help="RagPipeline prefer_spans (1 or 0)")
+
+
+def answering(args: argparse.Namespace) -> dict:
+    """RagPipeline keywords for the answer settings in ``args``; the prompt is the current default, not the one
+    saved with the index."""
+    return {"reader": "chunks", "answer_mode": args.answer_mode, "beams": args.beams, "reading": args.reading,
+            "prefer_spans": bool(args.prefer_spans), "system_prompt": None, "examples": None, "prompt_template": None}
+
+
+def questions_for(args: argparse.Namespace) -> list[dict]:
+    """Logging on, torch's thread count from ``args``; returns the seeded question sample they ask for."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    return squad(args.data_root, args.questions, seed=0)[1]
+
+
+def command_line(module: str, args: argparse.Namespace, skip: tuple[str, ...] = ()) -> str:
+    """The command that reruns ``module`` with ``args`` (every option spelled out), for the results file."""
+    words = [f"python -m {module}"]
+    for name, value in vars(args).items():
+        if name not in skip and value is not None and value is not False:
+            words.append(f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}"))
+    return " ".join(words)

@@ -7,7 +7,8 @@ used) plus seeded training passages as distractors. Two query kinds, scored sepa
 For every query the dense (GEM) and BM25 rankings (50 each) are computed once, then every fusion setting is
 scored offline (nDCG@10). The best setting becomes the pipeline's default (gem_rag.rag.fusion).
 
-    .venv/bin/python benchmarks/fusion_dev.py --rows runs/gem/rows.jsonl.gz --rankings-cache runs/fusion_dev.json
+Usage:
+    python -m benchmarks.dev.fusion_dev --rows runs/gem/rows.jsonl.gz --rankings-cache runs/fusion_dev_rankings.json
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import logging
 import random
 import re
 import tempfile
@@ -23,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rag_common import machine, save_result, write_corpus_jsonl
-
+from benchmarks.common import command_line, machine, save_result, write_corpus_jsonl
 from gem_rag import get_default_model
 from gem_rag.eval.metrics import ndcg_at_k
 from gem_rag.rag import RagPipeline
@@ -32,6 +33,7 @@ from gem_rag.rag.fusion import NORMALISATIONS, convex_fusion, reciprocal_rank_fu
 from gem_rag.rag.manifest import artefact_id
 
 SENTENCE = re.compile(r"(?<=[a-z0-9)\]])[.!?]\s+(?=[A-Z])")
+logger = logging.getLogger(__name__)
 WEIGHTS = [round(w, 2) for w in np.arange(0.0, 1.01, 0.1)]
 
 
@@ -62,35 +64,28 @@ def build_dev_set(rows_path: str, distractors: int, seed: int) -> tuple[list[dic
     return passages, queries
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", required=True, help="rows file from `gem-rag train --prepare-only`")
-    parser.add_argument("--distractors", type=int, default=1500, help="training passages added to the corpus")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rankings-cache", default=None, help="save the rankings here, or reuse them if it exists")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    passages, queries = build_dev_set(args.rows, args.distractors, args.seed)
-    model = get_default_model()
-    cache = Path(args.rankings_cache) if args.rankings_cache else None
+def rankings_for(model, passages: list[dict], queries: list[dict], cache: Path | None) -> tuple[dict, list]:
+    """({chunk id: passage id}, per query [dense ranking, BM25 ranking]) over the indexed ``passages``; saved to
+    ``cache``, or read from it when it exists."""
     if cache is not None and cache.exists():
         saved = json.loads(cache.read_text())
-        chunk_doc, rankings = saved["chunk_doc"], saved["rankings"]
-    else:
-        rag = RagPipeline(model, retrieval="hybrid")
-        with tempfile.TemporaryDirectory() as tmp:
-            report = rag.index(write_corpus_jsonl(passages, Path(tmp) / "dev_passages.jsonl"))
-        print(f"indexed {report.chunks_added} chunks of {len(passages)} passages in {report.seconds:.0f} s", flush=True)
-        chunk_doc = {c.id: c.metadata.get("doc_id") for c in rag.store.all_chunks()}
-        rankings = [rag.retriever.rankings(q["query"], rag.config.candidates) for q in queries]
-        if cache is not None:
-            cache.write_text(json.dumps({"chunk_doc": chunk_doc, "rankings": rankings}))
-    per_query = [(q, dense, lexical) for q, (dense, lexical) in zip(queries, rankings)]
+        return saved["chunk_doc"], saved["rankings"]
+    rag = RagPipeline(model, retrieval="hybrid")
+    with tempfile.TemporaryDirectory() as tmp:
+        report = rag.index(write_corpus_jsonl(passages, Path(tmp) / "dev_passages.jsonl"))
+    logger.info("indexed %d chunks of %d passages in %.0f s", report.chunks_added, len(passages), report.seconds)
+    chunk_doc = {c.id: c.metadata.get("doc_id") for c in rag.store.all_chunks()}
+    rankings = [rag.retriever.rankings(q["query"], rag.config.candidates) for q in queries]
+    if cache is not None:
+        cache.write_text(json.dumps({"chunk_doc": chunk_doc, "rankings": rankings}))
+    return chunk_doc, rankings
 
+
+def score_settings(queries: list[dict], chunk_doc: dict, rankings: list) -> dict:
+    """Passage-level nDCG@10 per query kind (and their mean) for every fusion setting."""
     def score(fused_ids_for) -> dict:
         by_kind: dict[str, list[float]] = {}
-        for q, dense, lexical in per_query:
+        for q, (dense, lexical) in zip(queries, rankings):
             ranked = []
             for chunk in fused_ids_for(dense, lexical):
                 doc = chunk_doc[chunk]
@@ -107,15 +102,33 @@ def main() -> None:
         for w in WEIGHTS:
             settings[f"{normalisation} w={w}"] = score(
                 lambda d, b, w=w, n=normalisation: [i for i, _ in convex_fusion(d, b, w, n)])
+    return settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", required=True, help="rows file from `gem-rag train --prepare-only`")
+    parser.add_argument("--distractors", type=int, default=1500, help="training passages added to the corpus")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rankings-cache", default=None, help="save the rankings here, or reuse them if it exists")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(args.threads)
+    passages, queries = build_dev_set(args.rows, args.distractors, args.seed)
+    model = get_default_model()
+    chunk_doc, rankings = rankings_for(model, passages, queries, Path(args.rankings_cache) if args.rankings_cache else None)
+    settings = score_settings(queries, chunk_doc, rankings)
     for name, s in settings.items():
-        print(f"{name:14s} " + " ".join(f"{k} {v:.4f}" for k, v in s.items()), flush=True)
+        print(f"{name:14s} " + " ".join(f"{k} {v:.4f}" for k, v in s.items()))
     best = max(settings, key=lambda name: settings[name]["mean"])
     counts = {kind: sum(q["kind"] == kind for q in queries) for kind in ("cloze", "heading")}
-    result = {"command": "benchmarks/fusion_dev.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
-              "machine": machine(), "model": model.name, "gem_artefact": artefact_id(model) or "none (base model)",
+    result = {"command": command_line("benchmarks.dev.fusion_dev", args), "machine": machine(args.threads),
+              "model": model.name, "gem_artefact": artefact_id(model) or "none (base model)",
               "passages": len(passages), "queries": counts, "metric": "nDCG@10 (passage level)",
               "settings": settings, "best": best}
-    print("best", best, "->", save_result("fusion_dev", result))
+    print("best", best)
+    logger.info("wrote %s", save_result("fusion_dev", result))
 
 
 if __name__ == "__main__":

@@ -5,16 +5,17 @@ retrieves the rest of it among the slice's passages) and same-document AUC (a pa
 of its document than to one of another document of its source). `GemModel.embed`, fp32 on CPU. Used to choose what
 ships (docs/model-card.md, "Domain continuation"); no evaluation file is read.
 
-    python benchmarks/heldout_dev.py --gem gem_rag/weights/smollm2-135m-gem --rows runs/s6/rows_wiki_news.jsonl.gz \
+Usage:
+    python -m benchmarks.dev.heldout_dev --gem gem_rag/weights/smollm2-135m-gem --rows runs/s6/rows_wiki_news.jsonl.gz \
         --json runs/s6/dev_shipped.json
 """
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 
+from benchmarks.common import write_json
 from gem_rag import GemModel
 from gem_rag.eval.metrics import same_group_auc
 from gem_rag.training.data import ict_pairs, read_rows
@@ -46,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             figures[name] = slice_figures(model, rows)
             print(name, figures[name], flush=True)
     if args.json:
-        with open(args.json, "w") as handle:
-            handle.write(json.dumps(figures, indent=2) + "\n")
+        write_json(args.json, figures)
     return 0
 
 

@@ -1,14 +1,17 @@
-"""Prompt design check on questions written for this project over the training corpus (wikipedia-sample),
-NOT SQuAD: token F1 and abstention for prompt variants, answer modes and readings, with the item's own context
-(optionally widened to its paragraph, plus distractors) or with the chunks the default retriever finds.
-
-    .venv/bin/python benchmarks/rag_prompt_dev.py [--variants default,generative,...] [--distractors 2]
-    .venv/bin/python benchmarks/rag_prompt_dev.py --retrieve-from WIKIPEDIA_JSONL --k 3   # retrieved contexts
-    .venv/bin/python benchmarks/rag_prompt_dev.py --items howto --retrieve-from PYTHON_DOCS_JSONL   # how-to questions
+"""Prompt design check on questions written for this project over the training corpus, NOT SQuAD: token F1 and
+abstention for prompt variants, answer modes and readings, with the item's own context (optionally widened to its
+paragraph, plus distractors) or with the chunks the default retriever finds. The items are
+benchmarks/dev/data/prompt_dev_wikipedia.jsonl (``--items wikipedia``) and prompt_dev_howto.jsonl (``--items
+howto``); their datasheet is benchmarks/dev/data/README.md.
 
 With --retrieve-from, the corpus is every paragraph of the pages the items come from (35 Wikipedia articles
 or 16 Python docs pages; short paragraphs merged with the next until 100 words, like SQuAD's), indexed once
 by the default pipeline into --index-dir; an item's gold passage is the one holding the start of its context.
+
+Usage:
+    python -m benchmarks.dev.rag_prompt_dev [--variants default,generative,...] [--distractors 2]
+    python -m benchmarks.dev.rag_prompt_dev --retrieve-from WIKIPEDIA_JSONL --k 3   # retrieved contexts
+    python -m benchmarks.dev.rag_prompt_dev --items howto --retrieve-from PYTHON_DOCS_JSONL   # how-to questions
 """
 
 from __future__ import annotations
@@ -16,56 +19,28 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import time
+from pathlib import Path
 
 import torch
 
+from benchmarks.common import RESULTS, machine, save_result
 from gem_rag import get_default_model
 from gem_rag.eval.metrics import squad_f1
 from gem_rag.rag import RagPipeline, RetrievedChunk
-from gem_rag.rag.pipeline import best_reading
+from gem_rag.rag.chunk_reader import best_reading
 from gem_rag.rag.prompt import DEFAULT_EXAMPLES, DEFAULT_SYSTEM
-from rag_common import RESULTS, machine, save_result
-from reader_dev_howto_items import ITEMS as HOWTO_ITEMS
-from reader_dev_items import ITEMS
 
-# (context from corpus/wikipedia-sample.jsonl, question, gold answers); None gold = not answerable from the context
-DEV = [
-    ("The population is growing by 2.184% annually. There are 44.51 births and 24.81 deaths per 1,000 citizens. "
-     "The net migration rate is 2.14 migrants per 1,000 citizens. The fertility rate of Angola is 5.97 children born "
-     "per woman as of 2011.", "What is the fertility rate of Angola?", ["5.97 children born per woman", "5.97"]),
-    ("Asia has the second largest nominal GDP of all continents, after Europe, but the largest when measured in "
-     "purchasing power parity. As of 2011, the largest economies in Asia are China, Japan, India, South Korea and "
-     "Indonesia.", "Which continent has the largest nominal GDP?", ["Europe"]),
-    ("Connes was awarded the Fields Medal in 1982, the Crafoord Prize in 2001 and the gold medal of the CNRS in 2004. "
-     "He was an invited speaker at the ICM in 1974 at Vancouver and in 1986 at Berkeley.",
-     "When did Connes receive the Fields Medal?", ["1982"]),
-    ("Popularity of the song increased greatly following the September 11 attacks; at some sporting events it was "
-     "sung in addition to the traditional singing of the national anthem.",
-     "After which event did the song become more popular?", ["the September 11 attacks", "September 11 attacks"]),
-    ("Angola is the third-largest trading partner of the United States in Sub-Saharan Africa, largely because of its "
-     "petroleum exports. The U.S. imports 7% of its oil from Angola.",
-     "What share of its oil does the U.S. import from Angola?", ["7%"]),
-    ("Birds are endothermic, have a high metabolic rate, a light skeletal system and powerful muscles. The long bones "
-     "are thin, hollow and very light. There are no teeth and the narrow jaws are adapted into a horn-covered beak.",
-     "What are the jaws of birds adapted into?", ["a horn-covered beak", "horn-covered beak"]),
-    ("Following French President Nicolas Sarkozy's visit in 2008, relations have improved. Earlier, the Angolagate "
-     "scandal embarrassed both governments by exposing corruption and illicit arms deals.",
-     "Which French president visited Angola in 2008?", ["Nicolas Sarkozy"]),
-    ("Like Harold Fleming, Christopher Ehret divides Afroasiatic into two branches, Omotic and Erythrean. He divides "
-     "Omotic into two branches, North Omotic and South Omotic.",
-     "Into which two branches does Ehret divide Afroasiatic?", ["Omotic and Erythrean"]),
-    ("Life expectancy at birth is 37.63 years; 36.73 years for males and 38.57 years for females.",
-     "What is the life expectancy of females?", ["38.57 years"]),
-    ("The U.S. Government has invested USD $4 billion in Angola's petroleum sector.",
-     "How much has the U.S. Government invested in Angola's petroleum sector?", ["USD $4 billion", "$4 billion"]),
-    ("Connes was awarded the Fields Medal in 1982, the Crafoord Prize in 2001 and the gold medal of the CNRS in 2004.",
-     "Where was Connes born?", None),
-    ("Birds are tetrapods but their front limbs are wings covered with feathers and adapted for flight.",
-     "How many species of birds live in Antarctica?", None),
-]
+logger = logging.getLogger(__name__)
+ITEMS = Path(__file__).resolve().parent / "data"  # prompt_dev_<items>.jsonl
 
-DEV += [(context, question, gold) for _, context, question, gold in ITEMS]
+
+def dev_items(name: str) -> list[tuple[str, str, list[str] | None]]:
+    """The (context, question, gold answers or None) items of ``prompt_dev_<name>.jsonl``, in file order."""
+    lines = (ITEMS / f"prompt_dev_{name}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [(row["context"], row["question"], row["answers"]) for row in map(json.loads, filter(str.strip, lines))]
+
 
 # a how-to turn written for this project (not from any corpus) and a system text that mentions how-to answers:
 # measured as variant "howto_turn", not adopted
@@ -129,8 +104,6 @@ def article_passages(items: list, corpus_path: str, min_words: int = 100) -> lis
 def retrieved_contexts(items: list, corpus_path: str, index_dir: str, k: int, model) -> tuple[list, float]:
     """The k chunks the default pipeline retrieves for each item's question, and the share of answerable items
     whose gold passage is among them."""
-    from pathlib import Path
-
     passages = article_passages(items, corpus_path)
     if (Path(index_dir) / "CURRENT").exists():
         rag = RagPipeline.load(index_dir, model=model)
@@ -141,7 +114,7 @@ def retrieved_contexts(items: list, corpus_path: str, index_dir: str, k: int, mo
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "dev_passages.jsonl"
             path.write_text("\n".join(json.dumps(p) for p in passages) + "\n")
-            print("indexed", rag.index(path, progress=True), flush=True)
+            logger.info("indexed %s", rag.index(path, progress=True))
         rag.save(index_dir)
     contexts, hits = [], []
     for context, question, gold in items:
@@ -178,8 +151,39 @@ def rule_scores(pairs: list) -> dict:
             "unchecked_answers_given": unchecked_chosen}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def run_variant(rag: RagPipeline, dev: list, retrieved: list | None, args: argparse.Namespace) -> tuple[dict, list]:
+    """(summary, records) of one variant over the items: F1 on the answerable ones, abstentions on the others, and
+    the same readings chosen with other rank penalties and unchecked-answer rules."""
+    started = time.perf_counter()
+    f1s, abstained, records = [], 0, []
+    penalties = [float(x) for x in args.rank_penalties.split(",")] if rag.config.reading == "per_chunk" else []
+    by_penalty: dict[float, list[float]] = {penalty: [] for penalty in penalties}
+    by_rule: dict[str, list] = {rule: [] for rule in UNCHECKED_RULES}
+    for n, (context, question, gold) in enumerate(dev):
+        others = [dev[(n + i) % len(dev)][0] for i in range(1, args.distractors + 1)]
+        chunks: list[str | RetrievedChunk] = retrieved[n] if retrieved else [context, *others]
+        a = rag.answer_from_chunks(question, chunks, max_new_tokens=24)
+        records.append({"question": question, "gold": gold, "answer": a.answer, "abstained": a.abstained,
+                        "readings": [{"answer": r.answer, "abstained": r.abstained, "logprob": r.logprob,
+                                      "tokens": r.tokens, "passed_checks": r.passed_checks} for r in a.readings]})
+        for rule, chosen in unchecked_rules(a.readings).items():  # the same readings, unchecked answers treated otherwise
+            by_rule[rule].append((gold, chosen))
+        if gold is None:
+            abstained += a.abstained
+            continue
+        f1s.append(100 * squad_f1(a.answer, gold) if not a.abstained else 0.0)
+        for penalty in penalties:  # the same readings, another choice among them
+            chosen = best_reading(a.readings, penalty) if len(a.readings) > 1 else a.readings[0]
+            by_penalty[penalty].append(0.0 if chosen.abstained else 100 * squad_f1(chosen.answer, gold))
+    summary = {"f1": sum(f1s) / len(f1s), "answerable": len(f1s), "abstained_on_unanswerable": abstained,
+               "unanswerable": sum(g is None for _, _, g in dev), "seconds": time.perf_counter() - started,
+               **({"f1_by_rank_penalty": {str(k): sum(v) / len(v) for k, v in by_penalty.items()}} if penalties else {}),
+               "by_unchecked_rule": {rule: rule_scores(pairs) for rule, pairs in by_rule.items()}}
+    return summary, records
+
+
+def arguments() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--items", default="wikipedia", choices=("wikipedia", "howto"),
                         help="factoid questions over the Wikipedia sample, or how-to questions over the Python docs")
@@ -187,7 +191,7 @@ def main() -> None:
     parser.add_argument("--paragraph-from", default=None, metavar="WIKIPEDIA_JSONL",
                         help="widen each context to its whole paragraph in this corpus file (SQuAD-like length)")
     parser.add_argument("--distractors", type=int, default=0,
-                        help="also put this many other DEV contexts after the right one (like retrieved chunks)")
+                        help="also put this many other items' contexts after the right one (like retrieved chunks)")
     parser.add_argument("--retrieve-from", default=None, metavar="WIKIPEDIA_JSONL",
                         help="answer from the chunks retrieved over the items' articles in this corpus file")
     parser.add_argument("--index-dir", default=None, help="default: runs/reader_dev_index_<items>")
@@ -195,54 +199,32 @@ def main() -> None:
     parser.add_argument("--records", default=None, help="write every answer and reading to this JSON file")
     parser.add_argument("--rank-penalties", default="0,0.5,1,2,4",
                         help="per-chunk variants: also score the choice among the same readings with these penalties")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
-    items = DEV if args.items == "wikipedia" else [(c, q, g) for _, c, q, g in HOWTO_ITEMS]
+    items = dev_items(args.items)
     dev = widen_to_paragraphs(items, args.paragraph_from) if args.paragraph_from else items
     model = get_default_model()
     retrieved, gold_retrieved = None, None
     if args.retrieve_from:
         index_dir = args.index_dir or f"runs/reader_dev_index_{args.items}"
         retrieved, gold_retrieved = retrieved_contexts(dev, args.retrieve_from, index_dir, args.k, model)
-        print(f"gold passage among the {args.k} retrieved for {100 * gold_retrieved:.0f}% of answerable items")
+        logger.info("gold passage among the %d retrieved for %.0f%% of answerable items", args.k, 100 * gold_retrieved)
     summary, records = {}, {}
     for name in args.variants.split(","):
-        rag = RagPipeline(model, **VARIANTS[name])
-        start = time.perf_counter()
-        f1s, abst_ok, lines = [], 0, []
-        penalties = [float(x) for x in args.rank_penalties.split(",")] if rag.reading == "per_chunk" else []
-        by_penalty: dict[float, list[float]] = {penalty: [] for penalty in penalties}
-        by_rule: dict[str, list] = {rule: [] for rule in UNCHECKED_RULES}
-        for n, (context, question, gold) in enumerate(dev):
-            others = [dev[(n + i) % len(dev)][0] for i in range(1, args.distractors + 1)]
-            chunks: list[str | RetrievedChunk] = retrieved[n] if retrieved else [context, *others]
-            a = rag.answer_from_chunks(question, chunks, max_new_tokens=24)
-            records.setdefault(name, []).append(
-                {"question": question, "gold": gold, "answer": a.answer, "abstained": a.abstained,
-                 "readings": [{"answer": r.answer, "abstained": r.abstained, "logprob": r.logprob, "tokens": r.tokens,
-                               "passed_checks": r.passed_checks} for r in a.readings]})
-            for rule, chosen in unchecked_rules(a.readings).items():  # the same readings, unchecked answers treated otherwise
-                by_rule[rule].append((gold, chosen))
-            if gold is None:
-                abst_ok += a.abstained
-            else:
-                f1s.append(100 * squad_f1(a.answer, gold) if not a.abstained else 0.0)
-                for penalty in penalties:  # the same readings, another choice among them
-                    chosen = best_reading(a.readings, penalty) if len(a.readings) > 1 else a.readings[0]
-                    by_penalty[penalty].append(0.0 if chosen.abstained else 100 * squad_f1(chosen.answer, gold))
-            lines.append(f"    {question[:50]:50s} -> {a.answer!r}")
-        n_unans = sum(g is None for _, _, g in dev)
-        summary[name] = {"f1": sum(f1s) / len(f1s), "answerable": len(f1s), "abstained_on_unanswerable": abst_ok,
-                         "unanswerable": n_unans, "seconds": time.perf_counter() - start,
-                         **({"f1_by_rank_penalty": {str(k): sum(v) / len(v) for k, v in by_penalty.items()}}
-                            if penalties else {}),
-                         "by_unchecked_rule": {rule: rule_scores(pairs) for rule, pairs in by_rule.items()}}
-        print(f"{name}: F1 {sum(f1s) / len(f1s):.1f} on {len(f1s)} answerable, abstained on {abst_ok}/{n_unans} "
-              f"unanswerable ({time.perf_counter() - start:.0f} s)")
-        if penalties:
-            print("  F1 by rank penalty:", {k: round(v, 1) for k, v in summary[name]["f1_by_rank_penalty"].items()})
-        print("  by unchecked-answer rule:", summary[name]["by_unchecked_rule"])
-        print("\n".join(lines), flush=True)
+        rag = RagPipeline(model, reader="chunks", **VARIANTS[name])  # the variants are settings of the chunk reader
+        summary[name], records[name] = run_variant(rag, dev, retrieved, args)
+        s = summary[name]
+        print(f"{name}: F1 {s['f1']:.1f} on {s['answerable']} answerable, abstained on "
+              f"{s['abstained_on_unanswerable']}/{s['unanswerable']} unanswerable ({s['seconds']:.0f} s)")
+        if "f1_by_rank_penalty" in s:
+            print("  F1 by rank penalty:", {k: round(v, 1) for k, v in s["f1_by_rank_penalty"].items()})
+        print("  by unchecked-answer rule:", s["by_unchecked_rule"])
+        print("\n".join(f"    {r['question'][:50]:50s} -> {r['answer']!r}" for r in records[name]), flush=True)
     if args.records:
         with open(args.records, "w", encoding="utf-8") as handle:
             json.dump(records, handle, indent=1)
@@ -251,14 +233,14 @@ def main() -> None:
     name += "" if args.items == "wikipedia" else f"_{args.items}"
     previous = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").exists() else {}
     variants = {**previous.get("variants", {}), **summary}  # earlier runs' variants are kept
-    result = {"command": f"benchmarks/rag_prompt_dev.py --items {args.items} --variants {','.join(variants)} --distractors "
-                         f"{args.distractors} --threads {args.threads}"
+    result = {"command": f"python -m benchmarks.dev.rag_prompt_dev --items {args.items} --variants {','.join(variants)} "
+                         f"--distractors {args.distractors} --threads {args.threads}"
                          + (f" --paragraph-from {args.paragraph_from}" if args.paragraph_from else "")
                          + (f" --retrieve-from {args.retrieve_from} --k {args.k}" if args.retrieve_from else ""),
               **({"gold_passage_retrieved": gold_retrieved} if retrieved else {}),
               "mean_context_words": sum(len(c.split()) for c, _, _ in dev) / len(dev),
-              "machine": machine(), "model": model.name, "items": len(dev), "variants": variants}
-    print("wrote", save_result(name, result))
+              "machine": machine(args.threads), "model": model.name, "items": len(dev), "variants": variants}
+    logger.info("wrote %s", save_result(name, result))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Quality benchmarks on evaluation-only data (SQuAD, Python FAQ, Lee): reported, never tuned on."""

@@ -1,5 +1,5 @@
 """Retrieval quality of the two backends on the full SQuAD task (1,000 SQuAD v1.1 dev questions, seed 0, against
-all 2,067 paragraphs; the task of benchmarks/retrieval_quality.py): nDCG@10 and friends per backend, and how
+all 2,067 paragraphs; the task of benchmarks.quality.retrieval_quality): nDCG@10 and friends per backend, and how
 close the two backends' vectors are. Evaluation data only: this reports, it tunes nothing.
 
 Each backend embeds in a process of its own; its vectors are kept under --cache, so a killed run resumes.
@@ -26,11 +26,11 @@ BACKENDS = {"torch": {}, "llamacpp-f16": {"backend": "llamacpp", "gguf_type": "f
 def embed(name: str, args) -> None:
     import torch
 
-    from benchmarks.retrieval_quality import load_squad
+    from benchmarks.quality.retrieval_quality import squad_task
     from gem_rag import GemModel
 
     torch.set_num_threads(args.threads)
-    paragraphs, questions = load_squad(data_root(args.data_root), 1000)
+    paragraphs, questions = squad_task(data_root(args.data_root), 1000)
     model = GemModel.from_pretrained(threads=args.threads, **BACKENDS[name])
     folder = Path(args.cache)
     folder.mkdir(parents=True, exist_ok=True)
@@ -46,7 +46,7 @@ def main() -> None:
     if args.embed:
         embed(args.embed, args)
         return
-    from benchmarks.retrieval_quality import load_squad, retrieval_metrics
+    from benchmarks.quality.retrieval_quality import retrieval_metrics, squad_task
 
     folder = Path(args.cache)
     for name in BACKENDS:
@@ -57,7 +57,7 @@ def main() -> None:
             if args.data_root:
                 command += ["--data-root", args.data_root]
             subprocess.run(command, check=True, cwd=Path(__file__).resolve().parents[2])
-    _, questions = load_squad(data_root(args.data_root), 1000)
+    _, questions = squad_task(data_root(args.data_root), 1000)
     relevant = [index for _, index, _ in questions]
     report = {"what": "SQuAD full task (1,000 questions, 2,067 paragraphs), GEM dense retrieval per backend",
               "command": "python -m benchmarks.quality.backend_retrieval", "machine": machine(args.threads),

@@ -4,7 +4,8 @@ Resamples documents with replacement (pairs of two distinct drawn documents), re
 correlations on the same resample and reports the difference's 95 % interval and the share of resamples where the
 first embedder wins.
 
-    python benchmarks/lee_difference.py --first gem --second base-mean --resamples 2000
+Usage:
+    python -m benchmarks.quality.lee_difference --first gem --second base-mean --resamples 2000
 """
 from __future__ import annotations
 
@@ -16,10 +17,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-sys.path.insert(0, str(Path(__file__).parent))
-from retrieval_quality import PooledBase, load_lee  # noqa: E402
-
-from gem_rag import GemModel  # noqa: E402
+from benchmarks.common import DATA_ROOT_HELP, data_root
+from benchmarks.quality.retrieval_quality import PooledBase, load_lee
+from gem_rag import GemModel
 
 
 def embedder(name: str, gem_weights: str):
@@ -35,12 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", default="gem")
     parser.add_argument("--second", default="base-mean")
     parser.add_argument("--gem", default="gem_rag/weights/smollm2-135m-gem", help="GEM artefact folder")
-    parser.add_argument("--data-dir", default="/work/shared/data")
+    parser.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    pairs = load_lee(Path(args.data_dir))
+    pairs = load_lee(data_root(args.data_root))
     docs = sorted({p["a"] for p in pairs} | {p["b"] for p in pairs})
     where = {d: i for i, d in enumerate(docs)}
     human = np.full((len(docs), len(docs)), np.nan)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
               "spearman": {args.first: round(observed[0], 4), args.second: round(observed[1], 4)},
               "difference": round(observed[0] - observed[1], 4), "interval_95": [round(low, 4), round(high, 4)],
               "first_wins_share": round(float(np.mean(differences > 0)), 3), "resamples": args.resamples,
-              "command": "python " + " ".join(sys.argv)}
+              "command": "python -m benchmarks.quality.lee_difference " + " ".join(sys.argv[1:])}
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

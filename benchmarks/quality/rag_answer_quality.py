@@ -1,25 +1,29 @@
 """Answer quality of RagPipeline's default prompt on SQuAD v1.1 dev (EVALUATION ONLY): 100 questions, seed 0,
 greedy, EM / token F1 with the oracle paragraph as context and with retrieved context (k=3, hybrid).
 
-Needs the index saved by rag_retrieval.py (--save). Reference: the naive prompt scored 17.3 (oracle) / 13.7
-(retrieved) F1.
+Needs the index saved by benchmarks.quality.rag_retrieval (--save). Reference: the naive prompt scored 17.3
+(oracle) / 13.7 (retrieved) F1.
 
-    flock /tmp/gem_rag_heavy.lock .venv/bin/python benchmarks/rag_answer_quality.py --index /tmp/rag_squad_index
+Usage:
+    python -m benchmarks.quality.rag_answer_quality --index runs/rag_squad_index
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 import numpy as np
 
-from rag_common import add_question_arguments, answering, machine, paragraph_ranking, questions_for, save_result
-
+from benchmarks.common import (add_question_arguments, answering, command_line, machine, paragraph_ranking,
+                               questions_for, save_result)
 from gem_rag import get_default_model
 from gem_rag.eval.metrics import squad_exact_match, squad_f1
 from gem_rag.rag import RagPipeline
 from gem_rag.rag.manifest import artefact_id
+
+logger = logging.getLogger(__name__)
 
 
 def main() -> None:
@@ -40,7 +44,7 @@ def main() -> None:
                      "retrieved_abstained": retrieved.abstained,
                      "gold_in_context": q["paragraph_id"] in paragraph_ranking(retrieved.chunks, args.k)})
         if i % 10 == 9:
-            print(f"{i + 1} questions, {time.perf_counter() - start:.0f} s", flush=True)
+            logger.info("%d questions, %.0f s", i + 1, time.perf_counter() - start)
 
     def score(key: str, raw: bool = False) -> dict:
         field = key + ("_raw" if raw else "")
@@ -48,9 +52,8 @@ def main() -> None:
                 "em": 100 * float(np.mean([squad_exact_match(r[field], r["gold"]) for r in rows])),
                 "abstained": int(sum(r[key + "_abstained"] for r in rows))}
 
-    result = {"command": "benchmarks/rag_answer_quality.py " + " ".join(f"--{k.replace('_', '-')} {v}"
-                                                                      for k, v in vars(args).items()),
-              "machine": machine(), "model": model.name, "gem_artefact": artefact_id(model) or "none (base model)",
+    result = {"command": command_line("benchmarks.quality.rag_answer_quality", args), "machine": machine(args.threads),
+              "model": model.name, "gem_artefact": artefact_id(model) or "none (base model)",
               "questions": len(rows), "oracle": score("oracle"), "retrieved": score("retrieved"),
               "oracle_without_postprocessing": score("oracle", raw=True),
               "retrieved_without_postprocessing": score("retrieved", raw=True),
@@ -58,7 +61,7 @@ def main() -> None:
               "seconds": time.perf_counter() - start, "examples": rows[:15]}
     for key in ("oracle", "retrieved", "oracle_without_postprocessing", "retrieved_without_postprocessing"):
         print(key, {k: round(v, 1) for k, v in result[key].items()})
-    print("wrote", save_result("answer_quality", result))
+    logger.info("wrote %s", save_result("answer_quality", result))
 
 
 if __name__ == "__main__":

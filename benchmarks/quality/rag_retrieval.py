@@ -4,13 +4,15 @@ Corpus = the 2,067 SQuAD v1.1 dev paragraphs (indexed from a .jsonl through the 
 chunk_tokens=256 / overlap 32), 1,000 questions (seed 0), relevant = the question's paragraph.
 GEM (single model) and all-MiniLM-L6-v2 (the two-model baseline's embedder) are run in the same process.
 
-    flock /tmp/gem_rag_heavy.lock .venv/bin/python benchmarks/rag_retrieval.py --save /tmp/rag_squad_index
+Usage:
+    python -m benchmarks.quality.rag_retrieval --save runs/rag_squad_index
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -18,13 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rag_common import (DEFAULT_SQUAD, load_squad, machine, paragraph_ranking, sample_questions, save_result,
-                        write_corpus_jsonl)
-
+from benchmarks.common import (DATA_ROOT_HELP, command_line, machine, paragraph_ranking, save_result, squad,
+                               write_corpus_jsonl)
 from gem_rag import get_default_model
 from gem_rag.eval.metrics import ndcg_at_k, recall_at_k
 from gem_rag.rag import RagPipeline
 from gem_rag.rag.manifest import artefact_id
+
+logger = logging.getLogger(__name__)
 
 
 def evaluate(rag: RagPipeline, questions: list[dict], mode: str) -> dict:
@@ -45,18 +48,18 @@ def evaluate(rag: RagPipeline, questions: list[dict], mode: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--squad", default=DEFAULT_SQUAD)
+    parser.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
     parser.add_argument("--questions", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on the shared 2-core box)")
-    parser.add_argument("--save", default=None, help="save the GEM index here (for rag_answer_quality / rag_latency)")
+    parser.add_argument("--save", default=None, help="save the GEM index here (for rag_answer_quality, rag_latency)")
     parser.add_argument("--no-minilm", action="store_true")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
-    paragraphs, questions = load_squad(args.squad)
-    questions = sample_questions(questions, args.questions)
+    paragraphs, questions = squad(args.data_root, args.questions)
     model = get_default_model()
-    result = {"command": "benchmarks/rag_retrieval.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
-              "machine": machine(), "model": model.name, "gem_artefact": artefact_id(model) or "none (base model)",
+    result = {"command": command_line("benchmarks.quality.rag_retrieval", args), "machine": machine(args.threads),
+              "model": model.name, "gem_artefact": artefact_id(model) or "none (base model)",
               "paragraphs": len(paragraphs), "questions": len(questions),
               "embedders": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,12 +80,12 @@ def main() -> None:
                 if name != "gem" and mode == "bm25":
                     continue
                 entry[mode] = evaluate(rag, questions, mode)
-                print(name, mode, {k: round(v, 4) for k, v in entry[mode].items()}, flush=True)
+                logger.info("%s %s: %s", name, mode, {k: round(v, 4) for k, v in entry[mode].items()})
             result["embedders"][name] = entry
-            print(name, "indexing", {k: round(v, 2) for k, v in entry.items() if not isinstance(v, dict)}, flush=True)
+            logger.info("%s indexing: %s", name, {k: round(v, 2) for k, v in entry.items() if not isinstance(v, dict)})
             if name == "gem" and args.save:
                 rag.save(args.save)
-    print("wrote", save_result("retrieval", result))
+    logger.info("wrote %s", save_result("retrieval", result))
 
 
 if __name__ == "__main__":

@@ -9,14 +9,17 @@ Tasks (all on evaluation-only data, never trained on):
   samedoc  a development figure, not evaluation data: on the held-out slice of the training rows, the AUC that a
          passage is closer to another passage of its document than to one of another document of its corpus
 
-Example:
-    python benchmarks/retrieval_quality.py --gem gem_rag/weights/smollm2-135m-gem --json docs/retrieval_quality.json
+The data root (SQuAD, FAQ, Lee files) is --data-root or $GEM_RAG_DATA (benchmarks.common.data_root).
+
+Usage:
+    python -m benchmarks.quality.retrieval_quality --gem gem_rag/weights/smollm2-135m-gem --json docs/retrieval_quality.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import platform
 import random
@@ -27,9 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.common import DATA_ROOT_HELP, SQUAD, data_root
 from gem_rag import GemModel
 from gem_rag.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k, same_group_auc, squad_exact_match, squad_f1
 
+logger = logging.getLogger(__name__)
 ALL_MODELS = ("base-mean", "base-last", "base-special", "gem", "minilm", "bm25")
 ALL_TASKS = ("squad", "faq", "lee", "qa", "ppl", "samedoc")
 QA_PROMPT = ("Answer the question using the context. Reply with the short answer only.\n\n"
@@ -37,23 +42,24 @@ QA_PROMPT = ("Answer the question using the context. Reply with the short answer
 
 
 # ------------------------------------------------------------------ data
-def load_squad(data_dir: Path, n_questions: int, seed: int = 0, n_paragraphs: int = 0):
-    """(paragraphs, [(question, paragraph index, answers)]): all 2,067 paragraphs and ``n_questions`` sampled
-    questions; or, with ``n_paragraphs``, a sample of that many paragraphs and one question from each."""
-    raw = json.loads((data_dir / "squad-v1.1-dev.json").read_text())
-    paragraphs, questions = [], []
-    for article in raw["data"]:
-        for paragraph in article["paragraphs"]:
-            paragraphs.append((paragraph["context"], [(qa["question"], [a["text"] for a in qa["answers"]])
-                                                      for qa in paragraph["qas"]]))
+def squad_task(root: Path, n_questions: int, seed: int = 0, n_paragraphs: int = 0):
+    """(paragraph texts, [(question, paragraph index, answers)]) from the library's SQuAD loader: all 2,067
+    paragraphs and ``n_questions`` sampled questions; or, with ``n_paragraphs``, a sample of that many paragraphs
+    and one question from each."""
+    from gem_rag.eval.data import load_squad
+
+    data = load_squad(root / SQUAD)
+    where = {p.id: i for i, p in enumerate(data.passages)}
     rng = random.Random(seed)
     if n_paragraphs:
-        chosen = [paragraphs[i] for i in sorted(rng.sample(range(len(paragraphs)), n_paragraphs))]
-        picked = [rng.choice(qas) for _, qas in chosen]
-        return [c for c, _ in chosen], [(q, i, gold) for i, (q, gold) in enumerate(picked)]
-    for index, (_, qas) in enumerate(paragraphs):
-        questions.extend((q, index, gold) for q, gold in qas)
-    return [c for c, _ in paragraphs], rng.sample(questions, n_questions)
+        asked: dict[int, list] = {}
+        for q in data.questions:
+            asked.setdefault(where[q.relevant[0]], []).append(q)
+        chosen = sorted(rng.sample(range(len(data.passages)), n_paragraphs))
+        picked = [rng.choice(asked[i]) for i in chosen]
+        return [data.passages[i].text for i in chosen], [(q.question, n, q.answers) for n, q in enumerate(picked)]
+    questions = [(q.question, where[q.relevant[0]], q.answers) for q in data.questions]
+    return [p.text for p in data.passages], rng.sample(questions, n_questions)
 
 
 def load_faq(data_dir: Path):
@@ -197,11 +203,11 @@ def markdown_table(results: dict) -> str:
 
 
 # ------------------------------------------------------------------ driver
-def main(argv: list[str] | None = None) -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gem", default="gem_rag/weights/smollm2-135m-gem", help="GEM artefact folder")
     parser.add_argument("--base-model", default=None, help="base model (default: the bundled SmolLM2-135M-Instruct)")
-    parser.add_argument("--data-dir", default="/work/shared/data")
+    parser.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
     parser.add_argument("--rows", default=None, help="training rows file (its held-out slice is used for perplexity)")
     parser.add_argument("--models", default=",".join(ALL_MODELS))
     parser.add_argument("--tasks", default=",".join(ALL_TASKS))
@@ -214,24 +220,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default=None, help="model dtype (default: fp32 on CPU, bf16 on GPU)")
     parser.add_argument("--json", default=None, help="write the figures here")
     parser.add_argument("--update-card", action="store_true", help="store the GEM figures in the artefact card")
-    args = parser.parse_args(argv)
-    models = [m for m in args.models.split(",") if m]
-    tasks = [t for t in args.tasks.split(",") if t]
-    data_dir = Path(args.data_dir)
-    torch.manual_seed(0)
-    started = time.time()
+    return parser
 
+
+def load_models(args: argparse.Namespace, models: list[str], tasks: list[str]):
+    """(base model or None, GEM model or None, {name: embedder}) for the models asked."""
     base = gem = None
     if any(m.startswith("base") for m in models) or "qa" in tasks or "ppl" in tasks:
         base = GemModel.from_pretrained(args.base_model, device=args.device, dtype=args.dtype, gem_weights=None)
     if "gem" in models:
         gem = GemModel.from_pretrained(args.base_model, device=args.device, dtype=args.dtype, gem_weights=args.gem)
-    embedders = {}
+    embedders: dict = {}
     for name in models:
-        if name == "base-mean":
-            embedders[name] = PooledBase(base, "mean")
-        elif name == "base-last":
-            embedders[name] = PooledBase(base, "last")
+        if name in ("base-mean", "base-last"):
+            embedders[name] = PooledBase(base, name.split("-")[1])
         elif name == "base-special":
             embedders[name] = base
         elif name == "gem":
@@ -244,54 +246,72 @@ def main(argv: list[str] | None = None) -> int:
             embedders[name] = Bm25Ranker()
         else:
             raise SystemExit(f"unknown model {name!r}; choose from {ALL_MODELS}")
+    return base, gem, embedders
 
-    results: dict = {"models": models, "tasks": tasks, "gem_artefact": args.gem if gem else None,
-                     "machine": f"{platform.machine()} {torch.get_num_threads()} threads, device {args.device}, dtype {args.dtype or 'auto'}"
-                                + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() and args.device != "cpu" else ""),
-                     "command": "python " + " ".join(sys.argv), "figures": {}}
-    figures = results["figures"]
+
+def embedding_tasks(args: argparse.Namespace, tasks: list[str], embedders: dict, figures: dict, results: dict) -> None:
+    """squad, faq, lee and samedoc for every embedder, into ``figures``."""
+    root = data_root(args.data_root)
     if "squad" in tasks:
-        paragraphs, questions = load_squad(data_dir, args.questions, n_paragraphs=args.paragraphs)
+        paragraphs, questions = squad_task(root, args.questions, n_paragraphs=args.paragraphs)
         results["squad_corpus"] = {"paragraphs": len(paragraphs), "questions": len(questions)}
         for name, embedder in embedders.items():
             t0 = time.time()
             ranked = rank_all(name, embedder, paragraphs, [q for q, _, _ in questions])
             figures.setdefault(name, {})["squad"] = retrieval_metrics(ranked, [g for _, g, _ in questions])
-            print(f"squad {name}: {figures[name]['squad']} ({time.time() - t0:.0f} s)", flush=True)
+            logger.info("squad %s: %s (%.0f s)", name, figures[name]["squad"], time.time() - t0)
     if "faq" in tasks:
-        passages, faq = load_faq(data_dir)
+        passages, faq = load_faq(root)
         for name, embedder in embedders.items():
             ranked = rank_all(name, embedder, passages, [q for q, _ in faq])
             figures.setdefault(name, {})["faq"] = retrieval_metrics(ranked, [g for _, g in faq])
-            print(f"faq {name}: {figures[name]['faq']}", flush=True)
+            logger.info("faq %s: %s", name, figures[name]["faq"])
     if "lee" in tasks:
-        pairs = load_lee(data_dir)
-        for name, embedder in embedders.items():
-            if name != "bm25":
-                figures.setdefault(name, {})["lee_spearman"] = lee_spearman(embedder, pairs)
-                print(f"lee {name}: {figures[name]['lee_spearman']}", flush=True)
-    batch = 50 if base is not None and base.device.type == "cuda" else 10
-    if "qa" in tasks:
-        paragraphs, questions = load_squad(data_dir, args.questions, n_paragraphs=args.paragraphs)
-        items = [(q, paragraphs[g], gold) for q, g, gold in questions[: args.qa_questions]]
-        for name, model in (("base", base), ("gem", gem)):
-            if model is not None:
-                figures.setdefault(name, {})["oracle_qa"] = oracle_qa(model, items, batch)
-                print(f"qa {name}: {figures[name]['oracle_qa']['f1']} F1", flush=True)
-    if "ppl" in tasks and args.rows:
-        texts = [r.text for r in load_heldout(Path(args.rows), args.ppl_rows)]
-        for name, model in (("base", base), ("gem", gem)):
-            if model is not None:
-                figures.setdefault(name, {})["heldout_perplexity"] = perplexity(model, texts)
-                print(f"ppl {name}: {figures[name]['heldout_perplexity']}", flush=True)
+        pairs = load_lee(root)
+        for name, embedder in (item for item in embedders.items() if item[0] != "bm25"):
+            figures.setdefault(name, {})["lee_spearman"] = lee_spearman(embedder, pairs)
+            logger.info("lee %s: %s", name, figures[name]["lee_spearman"])
     if "samedoc" in tasks and args.rows:
         heldout = load_heldout(Path(args.rows))
-        for name, embedder in embedders.items():
-            if name != "bm25":
-                vectors = embedder.embed([r.text for r in heldout], kind="document")
-                auc = same_group_auc(vectors, [r.doc for r in heldout], [r.source for r in heldout])
-                figures.setdefault(name, {})["samedoc_auc"] = round(auc, 4)
-                print(f"samedoc {name}: {figures[name]['samedoc_auc']}", flush=True)
+        for name, embedder in (item for item in embedders.items() if item[0] != "bm25"):
+            vectors = embedder.embed([r.text for r in heldout], kind="document")
+            auc = same_group_auc(vectors, [r.doc for r in heldout], [r.source for r in heldout])
+            figures.setdefault(name, {})["samedoc_auc"] = round(auc, 4)
+            logger.info("samedoc %s: %s", name, figures[name]["samedoc_auc"])
+
+
+def llm_tasks(args: argparse.Namespace, tasks: list[str], base, gem, figures: dict) -> None:
+    """qa (oracle-context SQuAD) and ppl (held-out perplexity) for the base and GEM models, into ``figures``."""
+    llms = [(name, model) for name, model in (("base", base), ("gem", gem)) if model is not None]
+    batch = 50 if base is not None and base.device.type == "cuda" else 10
+    if "qa" in tasks:
+        paragraphs, questions = squad_task(data_root(args.data_root), args.questions, n_paragraphs=args.paragraphs)
+        items = [(q, paragraphs[g], gold) for q, g, gold in questions[: args.qa_questions]]
+        for name, model in llms:
+            figures.setdefault(name, {})["oracle_qa"] = oracle_qa(model, items, batch)
+            logger.info("qa %s: %s F1", name, figures[name]["oracle_qa"]["f1"])
+    if "ppl" in tasks and args.rows:
+        texts = [r.text for r in load_heldout(Path(args.rows), args.ppl_rows)]
+        for name, model in llms:
+            figures.setdefault(name, {})["heldout_perplexity"] = perplexity(model, texts)
+            logger.info("ppl %s: %s", name, figures[name]["heldout_perplexity"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    models = [m for m in args.models.split(",") if m]
+    tasks = [t for t in args.tasks.split(",") if t]
+    torch.manual_seed(0)
+    started = time.time()
+    base, gem, embedders = load_models(args, models, tasks)
+    results: dict = {"models": models, "tasks": tasks, "gem_artefact": args.gem if gem else None,
+                     "machine": f"{platform.machine()} {torch.get_num_threads()} threads, device {args.device}, dtype {args.dtype or 'auto'}"
+                                + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() and args.device != "cpu" else ""),
+                     "command": "python -m benchmarks.quality.retrieval_quality " + " ".join(sys.argv[1:]), "figures": {}}
+    figures = results["figures"]
+    embedding_tasks(args, tasks, embedders, figures, results)
+    llm_tasks(args, tasks, base, gem, figures)
     results["seconds"] = round(time.time() - started, 1)
     text = json.dumps(results, indent=2)
     if args.json:

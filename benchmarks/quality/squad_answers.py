@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import benchmark_arguments, data_root, machine, start, write_json
+from benchmarks.common import SQUAD, benchmark_arguments, data_root, machine, start, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def main() -> None:
     model = start(args)
     from gem_rag.eval.data import load_eval_data
 
-    data = load_eval_data(data_root(args.data_root) / "squad-v1.1-dev.json", n=args.questions, seed=0)
+    data = load_eval_data(data_root(args.data_root) / SQUAD, n=args.questions, seed=0)
     pipeline = open_index(model, data, Path(args.cache))
     report = {"what": "SQuAD v1.1 dev answers (evaluation only)", "machine": machine(args.threads),
               "command": f"python -m benchmarks.quality.squad_answers --readers {args.readers}",

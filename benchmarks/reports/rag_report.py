@@ -1,6 +1,10 @@
 """Render the `## RAG pipeline` tables of docs/benchmarks.md from docs/rag_benchmarks/*.json.
 
-    .venv/bin/python benchmarks/rag_report.py [--results docs/rag_benchmarks]
+The results files keep each command as it ran; the tables show the command that runs the same benchmark now
+(``current_command``: the scripts are modules of the benchmarks package, SQuAD is read from the data root).
+
+Usage:
+    python -m benchmarks.reports.rag_report [--results docs/rag_benchmarks]
 """
 
 from __future__ import annotations
@@ -10,12 +14,26 @@ import json
 import re
 from pathlib import Path
 
-from rag_common import RESULTS
+from benchmarks.common import RESULTS
+
+# recorded command -> the command now: (pattern, replacement), applied in order
+NOW = ((r"^benchmarks/(fusion_dev|rag_prompt_dev|offtopic_dev)\.py", r"python -m benchmarks.dev.\1"),
+       (r"^benchmarks/(rag_retrieval|rag_answer_quality)\.py", r"python -m benchmarks.quality.\1"),
+       (r"^benchmarks/(rag_latency|rag_memory)\.py", r"python -m benchmarks.speed.\1"),
+       (r"--squad (\S+)/squad-v1\.1-dev\.json", r"--data-root \1"), (r" --no_minilm False", ""))
 
 
 def _load(folder: Path, name: str) -> dict | None:
     path = folder / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def current_command(result: dict) -> str:
+    """The command that runs ``result``'s benchmark now, with the options it ran with."""
+    command = result["command"]
+    for pattern, replacement in NOW:
+        command = re.sub(pattern, replacement, command)
+    return command
 
 
 def _machine(result: dict) -> str:
@@ -37,7 +55,7 @@ def fusion_dev(r: dict) -> list[str]:
         bold = "**" if name == r["best"] else ""
         out.append(f"| {bold}{name}{bold} | {s[name]['cloze']:.3f} | {s[name]['heading']:.3f} | {bold}{s[name]['mean']:.3f}{bold} |")
     out += ["", f"w = dense weight. Best: {r['best']} (now the pipeline default). All settings in "
-            f"`docs/rag_benchmarks/fusion_dev.json`. Command: `{r['command']}`; machine: {_machine(r)}."]
+            f"`docs/rag_benchmarks/fusion_dev.json`. Command: `{current_command(r)}`; machine: {_machine(r)}."]
     return out
 
 
@@ -64,9 +82,9 @@ def prompt_dev(r: dict) -> list[str]:
              if "mean_context_words" in r and "--retrieve-from" not in r["command"] else "")
     howto = "--items howto" in r["command"]
     items = ("how-to questions written for this project over the Python docs of the training corpus "
-             "(`benchmarks/reader_dev_howto_items.py`" if howto else
-             "questions written for this project over the training corpus (`benchmarks/reader_dev_items.py`")
-    out = [f"Answer decoding on a development set (never SQuAD): {r['items']} {items}, `rag_prompt_dev.py`); "
+             "(`benchmarks/dev/data/prompt_dev_howto.jsonl`" if howto else
+             "questions written for this project over the training corpus (`benchmarks/dev/data/prompt_dev_wikipedia.jsonl`")
+    out = [f"Answer decoding on a development set (never SQuAD): {r['items']} {items}, `benchmarks.dev.rag_prompt_dev`); "
            f"context = {context}{words}.",
            "", "| decoding | F1 (answerable) | abstained on unanswerable | seconds |", "|---|---|---|---|"]
     for name, v in r["variants"].items():
@@ -88,7 +106,7 @@ def prompt_dev(r: dict) -> list[str]:
                 "unchecked answers given |", "|---|---|---|---|"]
         out += [f"| {names[rule]} | {v['f1']:.1f} | {v['abstained_on_answerable']} | {v['unchecked_answers_given']} |"
                 for rule, v in rules.items()]
-    out += ["", f"Command: `{r['command']}`; machine: {_machine(r)}."]
+    out += ["", f"Command: `{current_command(r)}`; machine: {_machine(r)}."]
     return out
 
 
@@ -107,7 +125,7 @@ def retrieval(r: dict) -> list[str]:
     for name, entry in r["embedders"].items():
         out.append(f"| {name} | {entry['chunks']} | {entry['index_seconds']:.0f} | {entry['chunks_per_s']:.1f} | "
                    f"{entry['tokens_per_s']:.0f} |")
-    out += ["", f"Command: `{r['command']}`; machine: {_machine(r)}."]
+    out += ["", f"Command: `{current_command(r)}`; machine: {_machine(r)}."]
     return out
 
 
@@ -127,7 +145,7 @@ def quality(r: dict) -> list[str]:
         e, raw = r[key], r[key + "_without_postprocessing"]
         out.append(f"| {label} | {e['f1']:.1f} | {e['em']:.1f} | {e['abstained']} | {raw['f1']:.1f} |")
     out += ["", f"Gold paragraph among the 3 retrieved: {100 * r['gold_paragraph_retrieved']:.0f}%. "
-            f"Command: `{r['command']}`; machine: {_machine(r)}."]
+            f"Command: `{current_command(r)}`; machine: {_machine(r)}."]
     return out
 
 
@@ -152,7 +170,7 @@ def latency(r: dict) -> list[str]:
     out += ["", f"Seconds. TTFT p50 ratio single / KV reuse: {ratio:.2f}x.{versus} Same answer with and without reuse: "
             f"{100 * r['same_answer']:.0f}% (raw text {100 * r['same_raw_answer']:.0f}%), same chunks "
             f"{100 * r['same_chunks']:.0f}%. Cached states: {r['kv_state_mib']:.0f} MiB; computing a missing state "
-            f"costs {r['state_compute_s_per_1k_tokens']:.2f} s per 1k tokens. Command: `{r['command']}`; machine: "
+            f"costs {r['state_compute_s_per_1k_tokens']:.2f} s per 1k tokens. Command: `{current_command(r)}`; machine: "
             f"{_machine(r)}."]
     return out
 
@@ -167,7 +185,7 @@ def offtopic(r: dict) -> list[str]:
                    f"{e['max']:.3f} | {100 * e['below_threshold']:.0f}% |")
     squad = (f" For the record (not used to choose): the 100 SQuAD questions' lowest best hit is "
              f"{r['squad_100_min_best_hit']:.3f}." if "squad_100_min_best_hit" in r else "")
-    out += ["", f"Command: `{r['command']}`; machine: {_machine(r)}.{squad}"]
+    out += ["", f"Command: `{current_command(r)}`; machine: {_machine(r)}.{squad}"]
     return out
 
 
@@ -187,7 +205,7 @@ def memory(r: dict) -> list[str]:
     if "single_over_two_model" in r:
         out.append(f"\nSingle / two-model median peak: {r['single_over_two_model']:.2f}; single below two-model in "
                    f"{r['single_below_two_model_in_runs']} of {len(r['runs']['single'])} paired runs.")
-    out += ["", f"Command: `{r['command']}`; machine: {_machine(r)}."]
+    out += ["", f"Command: `{current_command(r)}`; machine: {_machine(r)}."]
     return out
 
 

@@ -1,0 +1,1 @@
+"""Speed benchmarks: latency, throughput and memory of the pipeline and its backends."""

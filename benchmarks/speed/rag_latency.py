@@ -7,24 +7,30 @@ Per question the pipelines run back to back (interleaved, so load changes hit al
 the chunks the questions retrieve are computed before the timed pass (what index-time caching provides;
 the per-chunk cost of computing a missing state is reported separately).
 
-    flock /tmp/gem_rag_heavy.lock .venv/bin/python benchmarks/rag_latency.py --index /tmp/rag_squad_index
+Needs the index saved by benchmarks.quality.rag_retrieval (--save).
+
+Usage:
+    python -m benchmarks.speed.rag_latency --index runs/rag_squad_index --two-model-index runs/rag_squad_index_minilm
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from rag_common import (add_question_arguments, answering, load_squad, machine, questions_for, save_result,
-                        write_corpus_jsonl)
-
+from benchmarks.common import (add_question_arguments, answering, command_line, machine, questions_for, save_result,
+                               squad, write_corpus_jsonl)
 from gem_rag import get_default_model
 from gem_rag.eval.metrics import squad_f1
 from gem_rag.rag import RagPipeline
 from gem_rag.rag.manifest import artefact_id
+
+logger = logging.getLogger(__name__)
 
 
 def stats(values: list[float]) -> dict:
@@ -34,18 +40,16 @@ def stats(values: list[float]) -> dict:
 
 def two_model_pipeline(args, model, settings: dict) -> RagPipeline:
     """MiniLM embeds, ``model`` generates: loaded from ``args.two_model_index``, indexed there when missing."""
-    from pathlib import Path
-
     from gem_rag.baselines import EncoderEmbedder
 
     embedder = EncoderEmbedder.minilm()
     if (Path(args.two_model_index) / "CURRENT").exists():
         return RagPipeline.load(args.two_model_index, model=model, embedder=embedder, retrieval="hybrid", **settings)
     rag = RagPipeline(model, embedder=embedder, retrieval="hybrid", **settings)
-    paragraphs, _ = load_squad(args.squad)
+    paragraphs, _ = squad(args.data_root)
     with tempfile.TemporaryDirectory() as tmp:
-        print("indexed for the two-model pipeline:",
-              rag.index(write_corpus_jsonl(paragraphs, Path(tmp) / "squad_paragraphs.jsonl")), flush=True)
+        logger.info("indexed for the two-model pipeline: %s",
+                    rag.index(write_corpus_jsonl(paragraphs, Path(tmp) / "squad_paragraphs.jsonl")))
     rag.save(args.two_model_index)
     return rag
 
@@ -67,8 +71,8 @@ def main() -> None:
     reuse.warm_kv_cache(list(needed))
     warm_seconds = time.perf_counter() - start
     warm_tokens = sum(len(model.tokenizer(text, add_special_tokens=False).input_ids) for text in needed.values())
-    print(f"precomputed {len(reuse.kv_cache)} chunk states ({reuse.kv_cache.nbytes / 2**20:.0f} MiB) in "
-          f"{warm_seconds:.0f} s", flush=True)
+    logger.info("precomputed %d chunk states (%.0f MiB) in %.0f s", len(reuse.kv_cache), reuse.kv_cache.nbytes / 2**20,
+                warm_seconds)
     pipelines = [("plain", plain), ("kv_reuse", reuse)]
     if args.two_model_index:
         pipelines.append(("two_model", two_model_pipeline(args, model, settings)))
@@ -79,10 +83,9 @@ def main() -> None:
             runs[name].append({"answer": a.answer, "raw": a.raw_answer, "f1": 100 * squad_f1(a.answer, q["answers"]),
                                "chunks": [c.chunk.id for c in a.chunks], **a.timings, **a.usage})
         if i % 10 == 9:
-            print(f"{i + 1} questions", flush=True)
-    result = {"command": "benchmarks/rag_latency.py " + " ".join(f"--{k.replace('_', '-')} {v}"
-                                                               for k, v in vars(args).items()),
-              "machine": machine(), "model": model.name, "gem_artefact": artefact_id(model) or "none (base model)",
+            logger.info("%d questions", i + 1)
+    result = {"command": command_line("benchmarks.speed.rag_latency", args), "machine": machine(args.threads),
+              "model": model.name, "gem_artefact": artefact_id(model) or "none (base model)",
               "questions": len(questions), "kv_state_mib": reuse.kv_cache.nbytes / 2**20,
               "state_compute_s_per_1k_tokens": 1000 * warm_seconds / max(1, warm_tokens)}
     for name, rows in runs.items():
@@ -104,7 +107,7 @@ def main() -> None:
         print(name, {k: (round(v["p50"], 3), round(v["p95"], 3)) if isinstance(v, dict) else round(v, 2)
                      for k, v in result[name].items()})
     print("agreement", result["same_answer"], "same chunks", result["same_chunks"])
-    print("wrote", save_result("latency", result))
+    logger.info("wrote %s", save_result("latency", result))
 
 
 if __name__ == "__main__":

@@ -6,13 +6,15 @@ Each configuration runs ``--repeats`` times, interleaved (fresh process each tim
 compared: a single run's peak moves by 60-70 MB from one run to the next. The running peak is also read
 after loading the models, after indexing and after answering, to show which phase sets it.
 
-    flock /tmp/gem_rag_heavy.lock .venv/bin/python benchmarks/rag_memory.py --paragraphs 200 --repeats 3
+Usage:
+    python -m benchmarks.speed.rag_memory --paragraphs 200 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import statistics
 import subprocess
@@ -20,12 +22,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rag_common import DEFAULT_SQUAD, load_squad, machine, sample_questions, save_result, write_corpus_jsonl
+from benchmarks.common import DATA_ROOT_HELP, ROOT, command_line, machine, save_result, squad, write_corpus_jsonl
 
+logger = logging.getLogger(__name__)
 CONFIGS = ("llm_only", "single", "single_kv_reuse", "two_model")
 
 
-def worker(config: str, squad: str, n_paragraphs: int, n_questions: int, threads: int) -> dict:
+def worker(config: str, root: str | None, n_paragraphs: int, n_questions: int, threads: int) -> dict:
     import torch
 
     from gem_rag import get_default_model
@@ -35,10 +38,7 @@ def worker(config: str, squad: str, n_paragraphs: int, n_questions: int, threads
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     torch.set_num_threads(threads)
-    paragraphs, questions = load_squad(squad)
-    paragraphs = paragraphs[:n_paragraphs]
-    ids = {p["id"] for p in paragraphs}
-    questions = sample_questions([q for q in questions if q["paragraph_id"] in ids], n_questions)
+    paragraphs, questions = squad(root, n_questions, paragraphs=n_paragraphs)
     model = get_default_model()
     phases = {}
     if config == "llm_only":
@@ -66,7 +66,7 @@ def worker(config: str, squad: str, n_paragraphs: int, n_questions: int, threads
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--squad", default=DEFAULT_SQUAD)
+    parser.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
     parser.add_argument("--paragraphs", type=int, default=200)
     parser.add_argument("--questions", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
@@ -75,28 +75,29 @@ def main() -> None:
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.squad, args.paragraphs, args.questions, args.threads)))
+        print(json.dumps(worker(args.worker, args.data_root, args.paragraphs, args.questions, args.threads)))
         return
-    result = {"command": "benchmarks/rag_memory.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()
-                                                              if k != "worker"),
-              "machine": machine(), "paragraphs": args.paragraphs, "questions": args.questions, "runs": {}}
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    result = {"command": command_line("benchmarks.speed.rag_memory", args, skip=("worker",)),
+              "machine": machine(args.threads), "paragraphs": args.paragraphs, "questions": args.questions, "runs": {}}
     configs = args.configs.split(",")
     for repeat in range(args.repeats):
         for config in configs:
-            out = subprocess.run([sys.executable, __file__, "--worker", config, "--squad", args.squad, "--paragraphs",
-                                  str(args.paragraphs), "--questions", str(args.questions), "--threads",
-                                  str(args.threads)], capture_output=True, text=True, check=True)
+            command = [sys.executable, "-m", "benchmarks.speed.rag_memory", "--worker", config, "--paragraphs",
+                       str(args.paragraphs), "--questions", str(args.questions), "--threads", str(args.threads)]
+            command += ["--data-root", args.data_root] if args.data_root else []
+            out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
             run = json.loads(out.stdout.strip().splitlines()[-1])
             result["runs"].setdefault(config, []).append(run)
-            print(repeat, config, run, flush=True)
+            logger.info("%d %s %s", repeat, config, run)
     result["median_peak_rss_mb"] = {c: statistics.median(r["peak_rss_mb"] for r in result["runs"][c]) for c in configs}
     medians = result["median_peak_rss_mb"]
     if "single" in medians and "two_model" in medians:
         result["single_over_two_model"] = medians["single"] / medians["two_model"]
         result["single_below_two_model_in_runs"] = sum(
             s["peak_rss_mb"] < t["peak_rss_mb"] for s, t in zip(result["runs"]["single"], result["runs"]["two_model"]))
-    print("median peak RSS (MB)", medians, flush=True)
-    print("wrote", save_result("memory", result))
+    print("median peak RSS (MB)", medians)
+    logger.info("wrote %s", save_result("memory", result))
 
 
 if __name__ == "__main__":

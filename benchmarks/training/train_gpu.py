@@ -1,7 +1,8 @@
 """The shipped GEM model's training run on one GPU, with its ablations and evaluation, in one go.
 
-Run on the GPU machine from the repository root (the default model and the rows file must be there):
-    python benchmarks/train_gpu.py --rows ROWS --data-dir DATA --out OUT --budget-min 5.0 \
+Run on the GPU machine from the repository root (the default model and the rows file must be there; the
+evaluation data under --data-root or $GEM_RAG_DATA):
+    python -m benchmarks.training.train_gpu --rows ROWS --data-root DATA --out OUT --budget-min 5.0 \
         --ablations abl-dropout,abl-ict --ablation-budget-min 1.5 --ablation-grace-s 80
 
 It (1) loads the default model on CUDA and checks embed + generate (the core's GPU check), (2) trains the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,9 @@ import tarfile
 import time
 from pathlib import Path
 
+from benchmarks.common import DATA_ROOT_HELP, data_root
+
+logger = logging.getLogger(__name__)
 ABLATION = ["--contrastive-steps", "120", "--contrastive-batch", "128", "--ntp-mix-batch", "16",
             "--grad-checkpointing", "true", "--max-tokens", "256", "--progress", "false"]
 ABLATIONS = {
@@ -36,7 +41,7 @@ ABLATIONS = {
 
 
 def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+    logger.info(message)
 
 
 def core_gpu_check(label: str) -> dict:
@@ -67,10 +72,10 @@ def base_weights_checksum() -> dict:
     return {"tensors": len(tensors), "abs_sum": float(sum(t.double().abs().sum() for t in tensors.values()))}
 
 
-def main() -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", required=True)
-    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
     parser.add_argument("--out", required=True)
     parser.add_argument("--work", default="/tmp/gem_runs")
     parser.add_argument("--budget-min", type=float, default=4.6, help="wall time of the main training run")
@@ -79,7 +84,33 @@ def main() -> int:
     parser.add_argument("--ablations-beside", action="store_true",
                         help="run the ablations beside the main run (the first run did; it starved the main run)")
     parser.add_argument("--ablation-grace-s", type=float, default=200.0, help="how long ablations may outlive the main run")
-    args = parser.parse_args()
+    return parser
+
+
+def wait_ablations(ablations: dict, codes: dict, grace_s: float, started: float) -> None:
+    """Wait for the ablations at most ``grace_s`` after now (never let one hold up the shipped model); their exit
+    codes, or "killed", go into ``codes``."""
+    main_done = time.time()
+    for name, proc in ablations.items():
+        try:
+            codes[name] = proc.wait(timeout=max(1.0, grace_s - (time.time() - main_done)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes[name] = "killed"
+        log(f"{name} finished with {codes[name]} at +{time.time() - started:.0f} s")
+
+
+def pack(work: Path, target: Path) -> None:
+    """The runs' logs and figures (.json, .log under ``work``) into the tarball ``target``."""
+    with tarfile.open(target, "w:gz") as tar:
+        for path in sorted(work.rglob("*")):
+            if path.is_file() and path.suffix in (".json", ".log"):
+                tar.add(path, arcname=str(path.relative_to(work)))
+
+
+def main() -> int:
+    args = arguments().parse_args()
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     out, work = Path(args.out), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -92,7 +123,8 @@ def main() -> int:
                         "--progress", "false"]
     main_proc = subprocess.Popen(main_cmd, stdout=open(work / "main.log", "w"), stderr=subprocess.STDOUT)
     log("started main: " + " ".join(main_cmd[1:]))
-    evaluate = [py, "benchmarks/retrieval_quality.py", "--data-dir", args.data_dir, "--device", "cuda", "--dtype", "float32"]
+    evaluate = [py, "-m", "benchmarks.quality.retrieval_quality", "--data-root", str(data_root(args.data_root)),
+                "--device", "cuda", "--dtype", "float32"]
 
     def start_ablations() -> dict:
         procs = {}
@@ -124,20 +156,10 @@ def main() -> int:
         for file in ("gem_card.json", "gem_weights.safetensors"):
             shutil.copy(artefact / file, shipped / file)
         checks.append(core_gpu_check("shipped"))
-    main_done = time.time()
-    for name, proc in ablations.items():  # never let an ablation hold up the shipped model
-        try:
-            codes[name] = proc.wait(timeout=max(1.0, args.ablation_grace_s - (time.time() - main_done)))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            codes[name] = "killed"
-        log(f"{name} finished with {codes[name]} at +{time.time() - started:.0f} s")
+    wait_ablations(ablations, codes, args.ablation_grace_s, started)
     (work / "gpu_checks.json").write_text(json.dumps({"checks": checks, "exit_codes": codes,
                                                       "seconds": round(time.time() - started, 1)}, indent=2))
-    with tarfile.open(out / "runs.tar.gz", "w:gz") as tar:
-        for path in sorted(work.rglob("*")):
-            if path.is_file() and path.suffix in (".json", ".log"):
-                tar.add(path, arcname=str(path.relative_to(work)))
+    pack(work, out / "runs.tar.gz")
     log(f"done in {time.time() - started:.0f} s: {codes}")
     return 0 if codes.get("main") == 0 else 1
 

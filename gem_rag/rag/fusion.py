@@ -3,7 +3,7 @@
 Methods: ``"zscore"`` and ``"minmax"``, convex combinations of per-list normalised scores (Bruch et al. 2023,
 "An Analysis of Fusion Functions for Hybrid Retrieval"), and ``"rrf"``, reciprocal rank fusion (ranks
 only). The default (z-scores, dense weight 0.5) was the best setting on a development set of held-out
-training-corpus passages (benchmarks/fusion_dev.py, docs/rag_benchmarks/fusion_dev.json), not on the
+training-corpus passages (benchmarks/dev/fusion_dev.py, docs/rag_benchmarks/fusion_dev.json), not on the
 evaluation sets.
 
 Example:

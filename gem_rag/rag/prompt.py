@@ -39,7 +39,7 @@ DEFAULT_EXAMPLES: tuple[tuple[str, str, str], ...] = (
      "on the same day.", "Who patented the telephone?", "Alexander Graham Bell"),
 )
 # No abstention example: SmolLM2-135M copies the last few-shot answer, and one showing the abstention
-# phrase made it abstain on 8 of 10 answerable dev questions (benchmarks/rag_prompt_dev.py). No how-to
+# phrase made it abstain on 8 of 10 answerable dev questions (benchmarks/dev/rag_prompt_dev.py). No how-to
 # example either: one (with "for a how-to question, the instruction" in the system text) lifted how-to dev
 # questions over the Python docs only from 3.1 to 5.2 F1 and cost 5.8 on whole-paragraph factoid contexts.
 

@@ -1,0 +1,1 @@
+"""Report writers: tables of docs/ rendered from the results files."""
