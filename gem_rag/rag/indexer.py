@@ -4,6 +4,9 @@ chunks embedded, files gone from an indexed folder removed) and de-duplication b
 
 Every chunk's units (sentences, list items, code blocks) are embedded in the same pass and kept in the
 :class:`UnitIndex`; ``on_added`` / ``on_deleted`` callbacks let the retriever and the KV cache follow changes.
+The steps are public for indexing whose embedding runs elsewhere (gem_rag.rag.ray_index): ``read_changed``
+(new and changed files, chunked), ``plan`` (what to embed after de-duplication), :func:`embed_chunks`,
+``add_embedded`` (store what was embedded), ``record`` (the files' hashes), ``remove_missing``.
 
 Example:
     >>> indexer = Indexer(model, model, store, Chunker(model.tokenizer), RagConfig())
@@ -16,11 +19,15 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
 
 from gem_rag.rag.config import RagConfig
 from gem_rag.rag.ingest import Chunker, UnreadableFile, chunk_id, content_hash, iter_files, read_file, text_key
+from gem_rag.rag.sentences import Unit
 from gem_rag.rag.stores import VectorStore
 from gem_rag.rag.types import Chunk, IndexReport
 from gem_rag.rag.unit_index import UnitIndex, embed_units
@@ -28,6 +35,30 @@ from gem_rag.rag.unit_index import UnitIndex, embed_units
 logger = logging.getLogger(__name__)
 
 FLUSH_CHUNKS = 256  # chunks embedded and stored together
+
+
+@dataclass
+class FilePlan:
+    """A new or changed file as :meth:`Indexer.plan` leaves it: its chunks still to embed and store, and the
+    ids of every chunk it has once they are stored (the new ones and those unchanged since the last version)."""
+
+    source: str
+    digest: str
+    new: list[Chunk]
+    chunk_ids: list[str]
+
+
+def as_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """One path or several, as a list of Paths."""
+    return [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+
+
+def embed_chunks(embedder, model, chunks: Sequence[Chunk], config: RagConfig
+                 ) -> tuple[np.ndarray, list[list[Unit]], list[np.ndarray]]:
+    """(vectors, units, unit vectors) of ``chunks``: the one embedding step of indexing, whether it runs in this
+    process (:meth:`Indexer.add_chunks`) or on Ray actors (gem_rag.rag.ray_index)."""
+    return embed_units(embedder, model, [c.text for c in chunks], [c.metadata.get("title", "") for c in chunks],
+                       config.embed_token_budget, config.unit_scope)
 
 
 class Indexer:
@@ -45,39 +76,55 @@ class Indexer:
         self._text_keys: dict[str, str] | None = None  # dedup key -> chunk id, built lazily
         self._lock = lock or threading.RLock()
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every change to the index holds (the pipeline's)."""
+        return self._lock
+
     def index(self, paths: str | os.PathLike | Sequence[str | os.PathLike], *, progress: bool = False) -> IndexReport:
         start = time.perf_counter()
         report = IndexReport()
-        folders: list[Path] = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+        folders = as_paths(paths)
         seen: set[str] = set()
         pending: list[tuple[str, str, list[Chunk]]] = []  # (source, hash, chunks) waiting for embedding
         with self._lock:
-            files = list(iter_files(folders))
-            if progress:
-                from tqdm import tqdm
-
-                files = tqdm(files, desc="indexing", unit="file")
-            for file, reason in files:
-                if reason is not None:
-                    report.files_skipped.append((str(file), reason))
-                    continue
-                source = str(file.resolve())
-                seen.add(source)
-                entry = self._read(file, source, report)
-                if entry is not None:
-                    pending.append(entry)
-                    report.files_indexed += 1
+            for entry in self.read_changed(folders, report, seen, progress=progress):
+                pending.append(entry)
                 if sum(len(c) for _, _, c in pending) >= FLUSH_CHUNKS:
                     self._flush(pending, report)
                     pending = []
             self._flush(pending, report)
-            for folder in (p.resolve() for p in folders if p.is_dir()):
-                prefix = str(folder) + os.sep
-                for source in [s for s in self.sources if s.startswith(prefix) and s not in seen]:
-                    report.chunks_removed += self._remove_source(source)
+            self.remove_missing(folders, seen, report)
         report.seconds = time.perf_counter() - start
         logger.info("indexed %s", report)
         return report
+
+    def read_changed(self, folders: Sequence[Path], report: IndexReport, seen: set[str], *,
+                     progress: bool = False) -> Iterator[tuple[str, str, list[Chunk]]]:
+        """(source, hash, chunks) of every new or changed file under ``folders``, in file order; unchanged,
+        unreadable and unsupported files are counted in ``report``, every file found is added to ``seen``."""
+        files = list(iter_files(folders))
+        if progress:
+            from tqdm import tqdm
+
+            files = tqdm(files, desc="indexing", unit="file")
+        for file, reason in files:
+            if reason is not None:
+                report.files_skipped.append((str(file), reason))
+                continue
+            source = str(file.resolve())
+            seen.add(source)
+            entry = self._read(file, source, report)
+            if entry is not None:
+                report.files_indexed += 1
+                yield entry
+
+    def remove_missing(self, folders: Sequence[Path], seen: set[str], report: IndexReport) -> None:
+        """Drop the chunks of files gone from the indexed ``folders`` (``seen``: the files found there now)."""
+        for folder in (p.resolve() for p in folders if p.is_dir()):
+            prefix = str(folder) + os.sep
+            for source in [s for s in self.sources if s.startswith(prefix) and s not in seen]:
+                report.chunks_removed += self._remove_source(source)
 
     def _read(self, file: Path, source: str, report: IndexReport) -> tuple[str, str, list[Chunk]] | None:
         """(source, hash, chunks) of a new or changed file; None when unchanged or unreadable (reported)."""
@@ -98,32 +145,45 @@ class Indexer:
 
     def _flush(self, pending: list[tuple[str, str, list[Chunk]]], report: IndexReport) -> None:
         """Embed and store the new chunks of ``pending`` files, drop their stale chunks, record their hashes."""
+        plans = self.plan(pending, report)
+        new = [chunk for plan in plans for chunk in plan.new]
+        self.add_chunks(new)
+        report.chunks_added += len(new)
+        self.record(plans)
+
+    def plan(self, pending: Sequence[tuple[str, str, list[Chunk]]], report: IndexReport) -> list[FilePlan]:
+        """What storing ``pending`` files (from :meth:`read_changed`) takes, file by file: the chunks to embed
+        (their text neither stored nor planned earlier in ``pending``) and the ids the file keeps. The stale
+        chunks of changed files are dropped now; nothing is added."""
         keys = self._dedup_keys()
-        new: list[Chunk] = []
-        kept_by_source: dict[str, list[str]] = {}
-        for source, _, chunks in pending:
+        planned: set[str] = set()  # dedup keys of the chunks planned here (the stored ones change when stored)
+        plans = []
+        for source, digest, chunks in pending:
             old_ids = set(self.sources.get(source, {}).get("chunk_ids", []))
-            kept = []
+            plan = FilePlan(source, digest, [], [])
             for chunk in chunks:
                 key = text_key(chunk.text)
                 if chunk.id in old_ids:
                     report.chunks_unchanged += 1
-                elif key in keys:
+                elif key in keys or key in planned:
                     report.chunks_duplicate += 1
                     continue
                 else:
-                    keys[key] = chunk.id
-                    new.append(chunk)
-                kept.append(chunk.id)
-            kept_by_source[source] = kept
-            stale = old_ids - set(kept)
+                    planned.add(key)
+                    plan.new.append(chunk)
+                plan.chunk_ids.append(chunk.id)
+            stale = old_ids - set(plan.chunk_ids)
             if stale:
                 self.delete_ids(sorted(stale))
                 report.chunks_removed += len(stale)
-        self.add_chunks(new)
-        report.chunks_added += len(new)
-        for source, digest, _ in pending:
-            self.sources[source] = {"hash": digest, "chunk_ids": kept_by_source[source]}
+                keys = self._dedup_keys()  # without the deleted texts
+            plans.append(plan)
+        return plans
+
+    def record(self, plans: Sequence[FilePlan]) -> None:
+        """Record the hash and chunk ids of planned files whose new chunks are stored."""
+        for plan in plans:
+            self.sources[plan.source] = {"hash": plan.digest, "chunk_ids": plan.chunk_ids}
 
     def reconcile_sources(self) -> int:
         """Make the per-file bookkeeping agree with what the store holds (a store written outside ``save``, such
@@ -167,15 +227,22 @@ class Indexer:
         """Embed ``chunks`` (and their units) and store them."""
         for start in range(0, len(chunks), FLUSH_CHUNKS):
             batch = chunks[start: start + FLUSH_CHUNKS]
-            vectors, units, unit_vectors = embed_units(
-                self.embedder, self.model, [c.text for c in batch], [c.metadata.get("title", "") for c in batch],
-                self.config.embed_token_budget, self.config.unit_scope)
-            self.store.add([c.id for c in batch], vectors, batch)
-            self.units.add([c.id for c in batch], units, unit_vectors)
-            if self._text_keys is not None:
-                self._text_keys.update({text_key(c.text): c.id for c in batch})
-            for callback in self.on_added:
-                callback(batch)
+            self.add_embedded(batch, *embed_chunks(self.embedder, self.model, batch, self.config))
+
+    def add_embedded(self, chunks: Sequence[Chunk], vectors: np.ndarray, units: Sequence[Sequence[Unit]],
+                     unit_vectors: Sequence[np.ndarray]) -> None:
+        """Store chunks embedded already, by :func:`embed_chunks` (elsewhere: a Ray actor), with their units."""
+        if not (len(chunks) == len(vectors) == len(units) == len(unit_vectors)):
+            raise ValueError(f"got {len(chunks)} chunks, {len(vectors)} vectors, {len(units)} unit lists and "
+                             f"{len(unit_vectors)} unit vector arrays: give one of each per chunk")
+        chunks = list(chunks)
+        ids = [c.id for c in chunks]
+        self.store.add(ids, vectors, chunks)
+        self.units.add(ids, units, unit_vectors)
+        if self._text_keys is not None:
+            self._text_keys.update({text_key(c.text): c.id for c in chunks})
+        for callback in self.on_added:
+            callback(chunks)
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         if not ids:
@@ -192,9 +259,7 @@ class Indexer:
         """Embed the units of stored chunks that have none (an index saved without them, a shared store)."""
         missing = [c for c in chunks if c.id not in self.units]
         if missing:
-            _, units, unit_vectors = embed_units(self.embedder, self.model, [c.text for c in missing],
-                                                 [c.metadata.get("title", "") for c in missing],
-                                                 self.config.embed_token_budget, self.config.unit_scope)
+            _, units, unit_vectors = embed_chunks(self.embedder, self.model, missing, self.config)
             self.units.add([c.id for c in missing], units, unit_vectors)
 
     def add_texts(self, texts: Sequence[str], metadatas: Sequence[dict] | None = None,

@@ -37,11 +37,13 @@ def index_folder(paths: Sequence[Path], model: GemModel) -> Path:
     return cache_root() / "indexes" / f"{stem or 'docs'}-{key}"
 
 
-def open_index(paths: Path | Sequence[Path], model: GemModel | None = None, *, progress: bool = False):
+def open_index(paths: Path | Sequence[Path], model: GemModel | None = None, *, progress: bool = False,
+               ray: dict | None = None):
     """Load the cached index over ``paths`` (building or updating it as needed) -> (pipeline, report).
 
     ``report`` is the :class:`gem_rag.rag.IndexReport` of the update run; files that did not change are
-    not embedded again, so a second call costs about a second.
+    not embedded again, so a second call costs about a second. ``ray``: embed on Ray actors instead, with
+    these keywords of :func:`gem_rag.rag.ray_index.index_with_ray` (which saves checkpoints as it goes).
     """
     from gem_rag import resolve_model
     from gem_rag.rag import RagPipeline
@@ -61,6 +63,10 @@ def open_index(paths: Path | Sequence[Path], model: GemModel | None = None, *, p
             logger.warning("Cached index %s is unusable (%s); rebuilding it", folder, err)
     if pipeline is None:
         pipeline = RagPipeline(model)
+    if ray is not None:
+        from gem_rag.rag.ray_index import index_with_ray
+
+        return pipeline, index_with_ray(pipeline, paths, folder=folder, **ray)
     report = _index_with_progress(pipeline, paths) if progress else pipeline.index(paths)
     if report.chunks_added or report.chunks_removed or not folder.exists():
         pipeline.save(folder)

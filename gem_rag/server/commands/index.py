@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -10,9 +11,19 @@ from gem_rag.server.commands.common import add_backend_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", type=Path, nargs="+", metavar="PATH",
+    parser.add_argument("paths", type=Path, nargs="*", metavar="PATH",  # "*": --ray ADDRESS may take the last one
                         help="files or folders (.txt .md .rst .html .jsonl), searched recursively")
     add_backend_argument(parser)
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="embed on Ray actors (pip install \"gem-rag[ray]\"): on a local Ray cluster started on "
+                             "this machine, or on the cluster at ADDRESS (e.g. ray://head:10001 or auto); put it "
+                             "after the paths. A killed run, run again, resumes")
+    parser.add_argument("--ray-actors", type=int, default=1, metavar="N",
+                        help="with --ray: actors embedding at once, one model each (default: 1)")
+    parser.add_argument("--ray-batch-size", type=int, default=32, metavar="N",
+                        help="with --ray: chunks each actor embeds per call (default: 32)")
+    parser.add_argument("--ray-gpus", type=float, default=0, metavar="G",
+                        help="with --ray: GPUs per actor (default: 0, one CPU each)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,9 +31,16 @@ def run(args: argparse.Namespace) -> int:
     from gem_rag.server.commands.common import load_model
     from gem_rag.server.indexes import index_folder, open_index
 
+    problem = _argument_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     model = load_model(args.backend)
     try:
-        pipeline, report = open_index(args.paths, model, progress=True)
+        if args.ray is None:
+            pipeline, report = open_index(args.paths, model, progress=True)
+        else:
+            pipeline, report = _index_on_ray(args, model, open_index)
     except (FileNotFoundError, RagIndexError) as err:  # no such path; the cache is being updated elsewhere
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -33,3 +51,40 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped {path}: {reason}")
     print(f"index saved in {index_folder(args.paths, model)}")
     return 0
+
+
+def _argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the paths or the --ray options, or None."""
+    if args.ray and Path(args.ray).exists():
+        return (f"--ray took {args.ray!r} as the Ray cluster's address: put the paths first "
+                f"(gem-rag index {args.ray} --ray), or give an address after --ray")
+    if not args.paths:
+        return "give the files or folders to index: gem-rag index PATH [PATH ...]"
+    if args.ray is None:
+        return None
+    if args.ray_actors < 1 or args.ray_batch_size < 1 or args.ray_gpus < 0:
+        return "--ray-actors and --ray-batch-size must be at least 1, --ray-gpus at least 0"
+    try:
+        from gem_rag.rag.ray_index import import_ray
+
+        import_ray()
+    except ImportError as err:
+        return str(err)
+    return None
+
+
+def _index_on_ray(args: argparse.Namespace, model, open_index):
+    """open_index with the embedding on Ray: the cluster at args.ray, else a local one (shut down after)."""
+    from gem_rag.rag.ray_index import import_ray
+
+    ray = import_ray()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=args.ray or None)  # None: start a local cluster on this machine
+    logging.getLogger("gem_rag.rag.ray_index").setLevel(logging.INFO)  # its progress lines
+    try:
+        return open_index(args.paths, model, ray={"actors": args.ray_actors, "batch_size": args.ray_batch_size,
+                                                  "num_cpus": 0 if args.ray_gpus else 1, "num_gpus": args.ray_gpus})
+    finally:
+        if started:
+            ray.shutdown()
