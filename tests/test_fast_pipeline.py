@@ -344,3 +344,25 @@ def test_setting_a_config_field_on_the_pipeline_is_refused(tiny_model):
     assert rag.config.retrieval == rag.retriever.config.retrieval == "bm25"
     with pytest.raises(ValueError, match="cannot change on a live pipeline"):
         rag.configure(chunk_tokens=128)
+
+
+def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
+    from gem_rag.rag.sentence_reader import SentenceReader, asks_for_number
+    from gem_rag.rag.types import RetrievedChunk
+    from gem_rag.rag.unit_index import UnitIndex
+
+    assert asks_for_number("How many seconds is TAI ahead of UTC?") and asks_for_number("In what year did it open?")
+    assert asks_for_number("When did the Russian abacus start losing popularity?")
+    assert not asks_for_number("When does the else block of a for loop run?") and not asks_for_number("What is albedo?")
+    text = "Aardvarks can run in zigzag fashion to elude enemies. Aardvarks live for up to 23 years in captivity."
+    chunk = Chunk(id="c1", text=text, metadata={})
+    units = [u for u in split_units(text)]
+    index = UnitIndex()
+    vectors = np.eye(len(units), 4, dtype=np.float32)  # the question's vector below is closest to the first unit
+    index.add(["c1"], [units], [vectors])
+    reader = SentenceReader(generator=None, units=index, config=RagConfig(min_support_score=-10.0))
+    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    retrieved = [RetrievedChunk(chunk, 1.0, 1)]
+    assert reader.support("How fast can an aardvark run?", retrieved, query) == []  # its best unit holds no number
+    assert reader.support("Where do aardvarks run?", retrieved, query)[0].text.startswith("Aardvarks can run")
+    assert "23" in reader.support("How long do aardvarks live?", retrieved, np.array([0.0, 1.0, 0.0, 0.0]))[0].text

@@ -7,8 +7,9 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    index), less ``FRAGMENT_PENALTY`` for a fragment cut at a chunk's start and, for other questions than
    how-to ones, ``CODE_PENALTY`` for a code block (how-to questions favour sentences that introduce or
    hold code instead). The best unit is the support, with the code block right after it when it introduces
-   one ("... run:"); below ``min_support_score`` the reader abstains. (Chosen on the development set,
-   benchmarks/dev: docs/benchmarks.md, "Reader".)
+   one ("... run:"); below ``min_support_score`` the reader abstains, and so it does when the question asks for
+   a number ("how many ...?", "in what year ...?") and the best unit holds none. (Chosen on the development
+   set, benchmarks/dev: docs/benchmarks.md, "Reader".)
 2. **Answer**, by the kind of question:
    - how-to ("how do I ...") whose support introduces or contains code: the code, e.g. ``python3 -m venv
      tutorial-env``;
@@ -42,6 +43,11 @@ _HOWTO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could|does|is|are)\b|h
 _DEFINITION = re.compile(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))\s+(?:an?\s+|the\s+)?[\w\s.'()-]{1,40}\??\s*$|"
                          r"define\b|what\s+does\s+.{1,40}\s+mean\b|what\s+is\s+meant\s+by\b|meaning\s+of\b)",
                          re.IGNORECASE)
+_NUMBER_QUESTION = re.compile(r"^\s*(?:how\s+(?:many|much|long|old|far|fast|big|large|tall|high|often|deep|heavy)\b|"
+                              r"(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b|"
+                              r"what\s+(?:percentage|proportion)\b)", re.IGNORECASE)
+_NUMBER = re.compile(r"\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+                     r"sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?)\b", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*$")  # "list.reverse()", "json.dump(obj, fp, *, skipkeys=False)"
 _WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|what\s+for\b)", re.IGNORECASE)
 _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
@@ -64,6 +70,11 @@ def question_kind(question: str) -> str:
     if _DEFINITION.match(question) and len(_term(question).split()) <= 3 and " of " not in f" {_term(question)} ":
         return "definition"  # "what is albedo?", not "what is the capital of France?"
     return "fact"
+
+
+def asks_for_number(question: str) -> bool:
+    """True for questions a number answers: "How many ...?", "In what year ...?", "When did ...?"."""
+    return bool(_NUMBER_QUESTION.match(question))
 
 
 def definition_term(question: str) -> str | None:
@@ -142,10 +153,13 @@ class SentenceReader:
 
     def support(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray) -> list[SupportingSentence]:
         """The supporting sentences: the best ``support_sentences`` units, each followed by the code block
-        it introduces; [] when the best scores below ``min_support_score``."""
+        it introduces; [] when the best scores below ``min_support_score``, or holds no number for a question
+        that asks for one."""
         ranked = self.candidates(question, chunks, query)
         if not ranked or ranked[0].sentence.score < self.config.min_support_score:
             return []
+        if asks_for_number(question) and not _NUMBER.search(ranked[0].sentence.text):
+            return []  # "How fast can an aardvark run?" is not answered by a sentence without a number
         chosen: list[SupportingSentence] = []
         for candidate in ranked[: self.config.support_sentences]:
             chosen.append(candidate.sentence)
