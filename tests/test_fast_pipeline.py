@@ -336,6 +336,102 @@ def test_a_chroma_update_killed_is_repaired_by_the_next_index(tiny_model, tmp_pa
         {s: r["chunk_ids"] for s, r in clean.indexer.sources.items()}
 
 
+ROWS = [{"id": "r1", "title": "Aardvark", "text": "The aardvark feeds almost exclusively on ants and termites."},
+        {"id": "r2", "title": "Venv", "text": "Run python3 -m venv tutorial-env to create an environment."},
+        {"title": "No id", "text": "A row without an id is named by its line number."}]
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(__import__("json").dumps(r) + "\n" for r in rows))
+
+
+def _stored(rag: RagPipeline) -> dict[str, tuple[str, str]]:
+    return {c.id: (c.text, c.metadata["source"]) for c in rag.store.all_chunks()}
+
+
+@pytest.mark.parametrize("kind", ["faiss", "chroma", "chroma-written-before-the-fix"])
+def test_jsonl_rows_survive_reopening_and_reindexing(tiny_model, tmp_path, monkeypatch, kind):
+    """A folder holding a .jsonl file (its rows' chunks carry ``path#id`` as source) and a .md file, indexed,
+    saved, reopened and indexed again: nothing deleted, nothing embedded again. Changing one row then changes
+    only that row's chunk. (On Chroma the reopened pipeline rebuilds its per-file records from the store and
+    used to take each ``path#id`` for a file, then delete the rows as files gone.) The third case is a Chroma
+    store whose chunks only say ``path#id``, as stores written before chunks named their file."""
+    from gem_rag.rag import indexer as indexer_module
+
+    embedded: list[str] = []
+    real_embed = indexer_module.embed_chunks
+
+    def counting_embed(embedder, model, chunks, config):
+        embedded.extend(c.text for c in chunks)
+        return real_embed(embedder, model, chunks, config)
+
+    monkeypatch.setattr(indexer_module, "embed_chunks", counting_embed)
+    docs, saved = tmp_path / "docs", tmp_path / "saved"
+    docs.mkdir()
+    (docs / "aardvark.md").write_text(WIKI)
+    rows_file = docs / "rows.jsonl"
+    _write_rows(rows_file, ROWS)
+    store = None
+    if kind != "faiss":
+        pytest.importorskip("chromadb")
+        from gem_rag.rag import ChromaStore
+
+        store = ChromaStore(path=tmp_path / "db", collection="docs")
+    rag = RagPipeline(tiny_model, store, retrieval="bm25")
+    assert rag.index(docs).chunks_added == 4
+    if kind == "chroma-written-before-the-fix":  # the chunks as the old code stored them: no file of their own
+        chunks = rag.store.all_chunks()
+        vectors = rag.store.vectors([c.id for c in chunks])
+        for chunk in chunks:
+            chunk.metadata.pop("source_file", None)
+        rag.store.add([c.id for c in chunks], vectors, chunks)
+        assert not any("source_file" in c.metadata for c in rag.store.all_chunks())
+    rag.save(saved)
+    before = _stored(rag)
+    assert sorted(s for _, s in before.values()) == sorted([str((docs / "aardvark.md").resolve())] + [
+        f"{rows_file.resolve()}#{i}" for i in ("r1", "r2", "3")])
+    del rag, store
+    embedded.clear()
+
+    reopened = RagPipeline.load(saved, model=tiny_model)
+    assert set(reopened.indexer.sources) == {str((docs / "aardvark.md").resolve()), str(rows_file.resolve())}
+    report = reopened.index(docs)
+    assert (report.chunks_added, report.chunks_removed, report.chunks_unchanged) == (0, 0, 4)
+    assert _stored(reopened) == before and embedded == []
+
+    changed = [dict(r) for r in ROWS]
+    changed[1]["text"] = "Activate the environment before installing anything into it."
+    _write_rows(rows_file, changed)
+    report = reopened.index(docs)
+    assert (report.chunks_added, report.chunks_removed) == (1, 1) and embedded == [changed[1]["text"]]
+    after = _stored(reopened)
+    gone = {i for i, (text, _) in before.items() if text == ROWS[1]["text"]}
+    assert len(gone) == 1 and {i: v for i, v in after.items() if i not in set(before)} == {
+        next(i for i, (t, _) in after.items() if t == changed[1]["text"]): (changed[1]["text"],
+                                                                            f"{rows_file.resolve()}#r2")}
+    assert {i: v for i, v in after.items() if i in before} == {i: v for i, v in before.items() if i not in gone}
+    reopened.save(saved)
+    del reopened
+    embedded.clear()
+
+    again = RagPipeline.load(saved, model=tiny_model)
+    report = again.index(docs)
+    assert (report.chunks_added, report.chunks_removed) == (0, 0) and embedded == []
+    assert _stored(again) == after
+
+
+def test_the_file_of_a_stored_chunk_is_found_from_its_source():
+    """For chunks stored without ``source_file``: a JSONL row's ``path#id`` names ``path``; other sources (no
+    ``doc_id``) are files themselves, ``#`` in their name or not."""
+    from gem_rag.rag.ingest import source_file
+
+    assert source_file("/d/rows.jsonl#r1", "r1") == "/d/rows.jsonl"
+    assert source_file("/d/a#b.JSONL#x#y", "x#y") == "/d/a#b.JSONL"
+    assert source_file("/d/rows.jsonl#7", 7) == "/d/rows.jsonl"
+    assert source_file("/d/rows.jsonl#r1", "its own doc_id field") == "/d/rows.jsonl"
+    assert source_file("/d/notes#1.md") == "/d/notes#1.md" and source_file("/d/x.jsonl#old/a.md") == "/d/x.jsonl#old/a.md"
+
+
 def test_setting_a_config_field_on_the_pipeline_is_refused(tiny_model):
     rag = RagPipeline(tiny_model)
     with pytest.raises(AttributeError, match="configure"):

@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from gem_rag.rag.config import RagConfig
-from gem_rag.rag.ingest import Chunker, UnreadableFile, chunk_id, content_hash, iter_files, read_file, text_key
+from gem_rag.rag.ingest import (Chunker, UnreadableFile, chunk_id, content_hash, iter_files, read_file, source_file,
+                                text_key)
 from gem_rag.rag.sentences import Unit
 from gem_rag.rag.stores import VectorStore
 from gem_rag.rag.types import Chunk, IndexReport
@@ -135,8 +136,9 @@ class Indexer:
                 report.chunks_unchanged += len(self.sources[source]["chunk_ids"])
                 return None
             chunks = [c for doc in read_file(Path(source), raw) for c in self.chunker.split(doc)]
-            for chunk in chunks:  # the store itself then says which file version each chunk came from
-                chunk.metadata["source_hash"] = digest
+            for chunk in chunks:  # the store itself then says which file (version) each chunk came from: a JSONL
+                chunk.metadata["source_hash"] = digest  # row's chunks have "path#id" as source, "path" as file
+                chunk.metadata["source_file"] = source
             return source, digest, chunks
         except (OSError, UnreadableFile) as err:
             reason = str(err) if isinstance(err, UnreadableFile) else f"cannot read: {err}"
@@ -190,12 +192,16 @@ class Indexer:
         as a Chroma collection after a crash mid-update): a file whose stored chunks carry one content hash
         gets that record; one whose chunks carry several (an update cut short), or whose recorded chunks are
         partly gone, gets no hash, so the next ``index`` re-reads it and drops what is stale; a record whose
-        chunks are all gone is dropped. Returns how many records changed."""
+        chunks are all gone is dropped. Records are by file: a chunk's ``source_file``, or for chunks stored
+        without one the file its ``source`` names (a JSONL row's ``path#id``: ``path``). Returns how many records
+        changed."""
         stored: dict[str, dict] = {}
         for chunk in self.store.all_chunks():
-            digest = chunk.metadata.get("source_hash")
-            if digest is not None and chunk.metadata.get("source"):
-                entry = stored.setdefault(chunk.metadata["source"], {"hashes": set(), "chunk_ids": []})
+            meta = chunk.metadata
+            digest = meta.get("source_hash")
+            if digest is not None and meta.get("source"):
+                file = meta.get("source_file") or source_file(meta["source"], meta.get("doc_id"))
+                entry = stored.setdefault(file, {"hashes": set(), "chunk_ids": []})
                 entry["hashes"].add(digest)
                 entry["chunk_ids"].append(chunk.id)
         changed = 0

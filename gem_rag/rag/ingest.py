@@ -123,6 +123,18 @@ def load_documents(paths: str | Path | Iterable[str | Path]) -> tuple[list[Docum
     return docs, skipped
 
 
+def source_file(source: str, doc_id=None) -> str:
+    """The file a document's ``source`` names: ``path`` for a JSONL row's ``path#row-id`` (``doc_id``: the row's
+    id, which only JSONL rows carry), else the source itself. For chunks stored without ``source_file``."""
+    if doc_id is None:
+        return source
+    row = "#" + str(doc_id)
+    if source.endswith(row) and source[: -len(row)].lower().endswith(JSONL_SUFFIXES):
+        return source[: -len(row)]
+    at = source.lower().find(".jsonl#")  # a row whose "doc_id" field replaced its id: the first "file.jsonl#"
+    return source[: at + len(".jsonl")] if at >= 0 else source
+
+
 def _read_jsonl(text: str, source: str) -> list[Document]:
     docs = []
     for line_no, line in enumerate(text.splitlines(), start=1):
