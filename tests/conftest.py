@@ -1,5 +1,12 @@
-"""Shared fixtures: the real default model, loaded once per test session (converted once per machine), and a
-tiny random model with the real tokenizer for fast tests that need no trained weights."""
+"""Shared fixtures: the real default model, loaded once per test session (converted once per machine), a
+tiny random model with the real tokenizer for fast tests that need no trained weights, and a Chroma server."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +26,56 @@ def tiny_model():
     from tiny_model import build_tiny_model
 
     return build_tiny_model()
+
+
+@pytest.fixture
+def embedded(monkeypatch) -> list[str]:
+    """The texts of the chunks the indexer embeds from now on (chunk and unit vectors: ``embed_chunks``)."""
+    from gem_rag.rag import indexer as indexer_module
+
+    texts: list[str] = []
+    real = indexer_module.embed_chunks
+
+    def counting(embedder, model, chunks, config):
+        texts.extend(c.text for c in chunks)
+        return real(embedder, model, chunks, config)
+
+    monkeypatch.setattr(indexer_module, "embed_chunks", counting)
+    return texts
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def chroma_server(tmp_path):
+    """The port of a `chroma run` server on 127.0.0.1, on a fresh database in tmp_path, stopped after the test."""
+    chroma = Path(sys.executable).parent / "chroma"
+    if not chroma.exists():
+        pytest.skip("the chroma CLI is not installed in this environment")
+    port = free_port()
+    proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "server-db"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    import httpx
+
+    deadline = time.time() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"chroma server did not start on port {port}")
+        time.sleep(0.3)
+    yield port
+    proc.terminate()
+    proc.wait(timeout=20)
 
 
 # Test modules that run the real model without the `model` fixture (subprocesses, their own loads, trainers).

@@ -350,22 +350,12 @@ def _stored(rag: RagPipeline) -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.parametrize("kind", ["faiss", "chroma", "chroma-written-before-the-fix"])
-def test_jsonl_rows_survive_reopening_and_reindexing(tiny_model, tmp_path, monkeypatch, kind):
+def test_jsonl_rows_survive_reopening_and_reindexing(tiny_model, tmp_path, embedded, kind):
     """A folder holding a .jsonl file (its rows' chunks carry ``path#id`` as source) and a .md file, indexed,
     saved, reopened and indexed again: nothing deleted, nothing embedded again. Changing one row then changes
     only that row's chunk. (On Chroma the reopened pipeline rebuilds its per-file records from the store and
     used to take each ``path#id`` for a file, then delete the rows as files gone.) The third case is a Chroma
     store whose chunks only say ``path#id``, as stores written before chunks named their file."""
-    from gem_rag.rag import indexer as indexer_module
-
-    embedded: list[str] = []
-    real_embed = indexer_module.embed_chunks
-
-    def counting_embed(embedder, model, chunks, config):
-        embedded.extend(c.text for c in chunks)
-        return real_embed(embedder, model, chunks, config)
-
-    monkeypatch.setattr(indexer_module, "embed_chunks", counting_embed)
     docs, saved = tmp_path / "docs", tmp_path / "saved"
     docs.mkdir()
     (docs / "aardvark.md").write_text(WIKI)

@@ -1,11 +1,6 @@
 """Ingestion, chunking and the vector stores (FAISS, embedded Chroma, a real Chroma server): no generation."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -149,39 +144,6 @@ def test_chroma_embedded_persistent(tmp_path):
     assert len(reopened) == 9 and reopened.manifest["embedding_dim"] == DIM
     with pytest.raises(IndexMismatchError, match="dimension"):
         reopened.add(["z"], np.ones((1, 3), np.float32), [Chunk("z", "z", {})])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture()
-def chroma_server(tmp_path):
-    chroma = Path(sys.executable).parent / "chroma"
-    if not chroma.exists():
-        pytest.skip("the chroma CLI is not installed in this environment")
-    port = _free_port()
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "server-db"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-    import httpx
-
-    deadline = time.time() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"chroma server did not start on port {port}")
-        time.sleep(0.3)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=20)
 
 
 def test_chroma_http_server(chroma_server):

@@ -3,7 +3,8 @@ incremental (a content hash per file: unchanged files are skipped, changed ones 
 chunks embedded, files gone from an indexed folder removed) and de-duplication by text.
 
 Every chunk's units (sentences, list items, code blocks) are embedded in the same pass and kept in the
-:class:`UnitIndex`; ``on_added`` / ``on_deleted`` callbacks let the retriever and the KV cache follow changes.
+:class:`UnitIndex`, and in the store when it keeps them for other processes (``VectorStore.save_units``:
+Chroma); ``on_added`` / ``on_deleted`` callbacks let the retriever and the KV cache follow changes.
 The steps are public for indexing whose embedding runs elsewhere (gem_rag.rag.ray_index): ``read_changed``
 (new and changed files, chunked), ``plan`` (what to embed after de-duplication), :func:`embed_chunks`,
 ``add_embedded`` (store what was embedded), ``record`` (the files' hashes), ``remove_missing``.
@@ -245,6 +246,7 @@ class Indexer:
         ids = [c.id for c in chunks]
         self.store.add(ids, vectors, chunks)
         self.units.add(ids, units, unit_vectors)
+        self.store.save_units(ids, units, unit_vectors)  # a store shared by processes keeps them for the others
         if self._text_keys is not None:
             self._text_keys.update({text_key(c.text): c.id for c in chunks})
         for callback in self.on_added:
@@ -262,11 +264,22 @@ class Indexer:
             callback(list(ids))
 
     def ensure_units(self, chunks: Sequence[Chunk]) -> None:
-        """Embed the units of stored chunks that have none (an index saved without them, a shared store)."""
+        """Give the chunks this process holds no units for theirs: those the store keeps (a store shared by
+        processes: whoever stored the chunk stored them), else embedded now (an index saved without them, a
+        chunk stored by a process that kept none) and given to the store for the other processes."""
         missing = [c for c in chunks if c.id not in self.units]
+        if not missing:
+            return
+        kept = self.store.load_units([c.id for c in missing])
+        for chunk in missing:
+            if chunk.id in kept and all(u.end <= len(chunk.text) for u in kept[chunk.id][0]):  # not of a stale text
+                self.units.add([chunk.id], [kept[chunk.id][0]], [kept[chunk.id][1]])
+        missing = [c for c in missing if c.id not in self.units]
         if missing:
             _, units, unit_vectors = embed_chunks(self.embedder, self.model, missing, self.config)
-            self.units.add([c.id for c in missing], units, unit_vectors)
+            ids = [c.id for c in missing]
+            self.units.add(ids, units, unit_vectors)
+            self.store.save_units(ids, units, unit_vectors)
 
     def add_texts(self, texts: Sequence[str], metadatas: Sequence[dict] | None = None,
                   ids: Sequence[str] | None = None) -> list[str]:

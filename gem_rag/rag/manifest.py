@@ -28,11 +28,12 @@ def embedder_manifest(embedder) -> dict:
             "gem_artefact": artefact_id(embedder)}
 
 
-def check_manifest(stored: dict, current: dict, where: str) -> None:
-    """Raise :class:`IndexMismatchError` when a non-empty stored manifest disagrees with ``current``."""
+def check_manifest(stored: dict, current: dict, where: str, fix: str = "re-index into a new folder or load it") -> None:
+    """Raise :class:`IndexMismatchError` when a non-empty stored manifest disagrees with ``current``; ``fix``
+    starts the message's advice (", or ... with the model it was built with" follows)."""
     for key in CHECKED_KEYS:
         if key in stored and stored[key] is not None and current.get(key) is not None and stored[key] != current[key]:
             raise IndexMismatchError(
                 f"{where} was built with {key}={stored[key]!r} but this pipeline uses {key}={current[key]!r}; "
-                f"vectors of different models cannot be mixed: re-index into a new folder or load it with the "
-                f"model it was built with ({stored.get('model')!r}, artefact {stored.get('gem_artefact')!r})")
+                f"vectors of different models cannot be mixed: {fix} with the model it was built with "
+                f"({stored.get('model')!r}, artefact {stored.get('gem_artefact')!r})")

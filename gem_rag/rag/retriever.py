@@ -1,9 +1,11 @@
 """Retriever: the k best chunks for a question from dense (the embedder's vectors in the store), BM25, or
 both fused (gem_rag.rag.fusion).
 
-The BM25 index is built from the store's chunks on first use and rebuilt after the store changes
-(``invalidate``). The result carries the question's vector, so the reader compares sentences with it without
-embedding the question again, and the best dense score, which tells an off-topic question.
+The BM25 index is built from the store's chunks on first use and rebuilt after the store changes through
+this pipeline (``invalidate``); in a store shared by processes it does not follow the changes of the others
+until it is rebuilt (the chunks they deleted are left out of the results). The result carries the question's
+vector, so the reader compares sentences with it without embedding the question again, and the best dense
+score, which tells an off-topic question.
 
 Example:
     >>> retriever = Retriever(store, model, RagConfig())
@@ -72,6 +74,7 @@ class Retriever:
             else:
                 scored = rankings[0][:k]
             chunks = {c.id: c for c in self.store.get([i for i, _ in scored])}
+        scored = [(i, s) for i, s in scored if i in chunks]  # BM25 hits deleted since it was built, by another process
         results = [RetrievedChunk(chunks[i], float(s), rank) for rank, (i, s) in enumerate(scored, start=1)]
         best_dense = rankings[0][0][1] if query is not None and rankings[0] else None
         return Retrieval(results, query, best_dense)
@@ -95,7 +98,10 @@ class Retriever:
         with self._lock:
             self._bm25_index()
             assert self._leads is not None  # built with the BM25 index, from the same scan of the store
-            return self._leads.get(_title_key(title))
+            lead = self._leads.get(_title_key(title))
+        if lead is not None and self.store.writes_through and not self.store.get([lead.id]):
+            return None  # deleted since the scan, by another process on the store
+        return lead
 
     def stem_idf(self, stem: str) -> float:
         """The rarity of a word stem in the stored chunks (see BM25Index.stem_idf)."""

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gem_rag.rag.sentences import Unit
 from gem_rag.rag.storage import CorruptIndexError, IndexMismatchError, current_version, read_json, write_version
 from gem_rag.rag.types import Chunk
 
@@ -102,6 +103,18 @@ class VectorStore(ABC):
 
     def all_chunks(self) -> list[Chunk]:
         return self.get(self.ids())
+
+    def save_units(self, ids: Sequence[str], units: Sequence[Sequence[Unit]], vectors: Sequence[np.ndarray]) -> None:
+        """Keep these stored chunks' units and (m, dim) unit vectors in the store itself, replacing what it kept
+        for them, so every process that opens the store reads them (:meth:`load_units`) instead of embedding
+        them again. The default keeps nothing: the pipeline's UnitIndex holds them and saves them with the index
+        version. A store shared by processes (ChromaStore) keeps them, and drops a chunk's units with it."""
+        return None
+
+    def load_units(self, ids: Sequence[str]) -> dict[str, tuple[list[Unit], np.ndarray]]:
+        """chunk id -> (units, (m, dim) float32 vectors) kept by :meth:`save_units`, for those of ``ids`` the
+        store has them for (the default: none)."""
+        return {}
 
     def describe(self) -> dict:
         """JSON-able description from which :func:`open_store` reopens this store (saved by the pipeline)."""

@@ -5,9 +5,14 @@ resolved paths and the model name, so another model gets its own index (an index
 load, e.g. made with other GEM weights, is rebuilt: it is only a cache). Reopening a cached index re-runs
 the (incremental) indexing, which only embeds new or changed files.
 
+With ``--chroma HOST:PORT`` the index is a collection of that Chroma server instead, shared by every process
+that opens it (``open_shared_index``): nothing is cached here, the collection is never rebuilt (one indexed
+with another model is refused), and indexing into it skips the files whose chunks it holds already.
+
 Example:
     >>> pipeline, report = open_index(BUNDLED_CORPUS, progress=True)
     >>> pipeline.answer("How do I define a class?").answer
+    >>> pipeline, report = open_shared_index(chroma_store(("127.0.0.1", 8001), "docs"), [], model)
 """
 
 from __future__ import annotations
@@ -71,6 +76,42 @@ def open_index(paths: Path | Sequence[Path], model: GemModel | None = None, *, p
     if report.chunks_added or report.chunks_removed or not folder.exists():
         pipeline.save(folder)
     return pipeline, report
+
+
+def chroma_store(address: tuple[str, int], collection: str):
+    """The ChromaStore of ``collection`` on the ``chroma run`` server at (host, port); ChromaUnavailableError
+    (a RagIndexError) when none answers there, ImportError naming the extra without chromadb."""
+    from gem_rag.rag.chroma import ChromaStore
+
+    host, port = address
+    return ChromaStore(host=host, port=port, collection=collection)
+
+
+def open_shared_index(store, paths: Sequence[Path], model: GemModel | None = None, *, progress: bool = False,
+                      ray: dict | None = None):
+    """(pipeline, report) on ``store`` (a ChromaStore), after indexing ``paths`` into it (none: nothing is
+    indexed, the pipeline answers from what the store holds). The per-file content hashes come from the
+    chunks' metadata, so files indexed already, by any process, are neither read again nor embedded. Raises
+    IndexMismatchError, before anything is read or written, when the collection holds another model's vectors."""
+    from gem_rag import resolve_model
+    from gem_rag.rag import IndexReport, RagPipeline
+    from gem_rag.rag.manifest import check_manifest, embedder_manifest
+
+    model = resolve_model(model)
+    paths = [Path(p) for p in paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+    check_manifest(store.manifest, embedder_manifest(model), store.where,
+                   fix="give another --collection NAME to index your documents into, or start")
+    pipeline = RagPipeline(model, store)
+    if not paths:
+        return pipeline, IndexReport()
+    if ray is not None:
+        from gem_rag.rag.ray_index import index_with_ray
+
+        return pipeline, index_with_ray(pipeline, paths, **ray)  # resumable from the store: no checkpoint folder
+    return pipeline, (_index_with_progress(pipeline, paths) if progress else pipeline.index(paths))
 
 
 def _index_with_progress(pipeline, paths: list[Path]):

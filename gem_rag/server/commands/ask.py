@@ -13,6 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("question", help="what to ask, in quotes")
     common.add_backend_argument(parser)
     common.add_docs_argument(parser)
+    common.add_store_arguments(parser)
+    parser.add_argument("--no-docs", action="store_true",
+                        help="with --chroma: index nothing, answer from what the collection holds")
     parser.add_argument("-k", type=int, default=3, help="passages given to the model (default: 3)")
     parser.add_argument("--max-tokens", type=int, default=None, help="longest answer in tokens")
 
@@ -27,9 +30,14 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         print("error: -k must be at least 1", file=sys.stderr)
         return 2
+    if args.no_docs and (args.docs or args.chroma is None):
+        print("error: --no-docs answers from a Chroma collection as it is: give --chroma HOST:PORT and no --docs",
+              file=sys.stderr)
+        return 2
+    store = common.open_store(args)  # a wrong --chroma address fails before the model loads
     model = common.load_model(args.backend)
     try:
-        pipeline, _ = common.open_docs(args.docs, model)
+        pipeline, _ = common.open_docs(args.docs, model, store, no_docs=args.no_docs)
     except (FileNotFoundError, RagIndexError) as err:  # no such path; the cache is being updated elsewhere
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import socket
 import sys
 import time
@@ -11,11 +12,59 @@ from pathlib import Path
 from gem_rag.core.model import BACKENDS
 from gem_rag.server.indexes import BUNDLED_CORPUS, index_folder
 
+DEFAULT_COLLECTION = "gem_rag"
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*[A-Za-z0-9]")  # Chroma's rule
+LONGEST_COLLECTION = 63 - len("__units")  # Chroma takes 63 characters; the units' collection adds a suffix
+
 
 def add_docs_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--docs", type=Path, action="append", metavar="PATH",
                         help="file or folder of your documents (.txt .md .rst .html .jsonl) to answer from, "
                              "instead of the bundled demo corpus; repeat for several")
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chroma", type=chroma_address, default=None, metavar="HOST:PORT",
+                        help="keep the index in a collection of the Chroma server at HOST:PORT (chroma run, from "
+                             "the chroma extra) instead of this machine's cache: every process given the same "
+                             "server and collection answers from that one index")
+    parser.add_argument("--collection", type=collection_name, default=None, metavar="NAME",
+                        help=f"with --chroma: the collection (default: {DEFAULT_COLLECTION})")
+
+
+def chroma_address(text: str) -> tuple[str, int]:
+    """(host, port) of ``HOST:PORT`` (``[::1]:8000`` for IPv6); argparse's error naming the form otherwise."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT of a Chroma server: give e.g. "
+                                         f"--chroma 127.0.0.1:8001 (chroma run --port 8001 listens there)")
+    return host, int(port)
+
+
+def collection_name(text: str) -> str:
+    ipv4 = re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", text)
+    if ipv4 or not (3 <= len(text) <= LONGEST_COLLECTION and COLLECTION_NAME.fullmatch(text)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Chroma collection name: use 3 to {LONGEST_COLLECTION} "
+                                         f"letters, digits, '_', '-' or single '.', starting and ending with a "
+                                         f"letter or digit, and not an IPv4 address")
+    return text
+
+
+def open_store(args: argparse.Namespace):
+    """The ChromaStore that --chroma/--collection name, or None (the index lives in this machine's cache).
+    Opened before the model loads, so a wrong address fails at once (ChromaUnavailableError names the fix)."""
+    if args.chroma is None:
+        if args.collection is not None:
+            raise SystemExit("--collection names a collection of a Chroma server: give the server too, "
+                             "with --chroma HOST:PORT")
+        return None
+    from gem_rag.server.indexes import chroma_store
+
+    try:
+        return chroma_store(args.chroma, args.collection or DEFAULT_COLLECTION)
+    except ImportError as err:
+        raise SystemExit(f"--chroma needs chromadb: {err}") from None
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, default_port: int) -> None:
@@ -42,16 +91,24 @@ def load_model(backend: str | None = None):
     return model
 
 
-def open_docs(docs: list[Path] | None, model):
-    """(pipeline, label) for --docs, or for the bundled corpus when it is not given; shows progress."""
-    from gem_rag.server.indexes import open_index
+def open_docs(docs: list[Path] | None, model, store=None, *, no_docs: bool = False):
+    """(pipeline, label) for --docs, or for the bundled corpus when it is not given (``no_docs``: neither, on
+    a Chroma ``store`` only); in this machine's cache, or in ``store`` (from :func:`open_store`) when given."""
+    from gem_rag.server.indexes import open_index, open_shared_index
 
-    paths = docs or [BUNDLED_CORPUS]
+    paths = [] if no_docs else (docs or [BUNDLED_CORPUS])
     label = "the bundled demo corpus" if not docs else ", ".join(str(p) for p in paths)
-    first_time = not index_folder(paths, model).exists()
-    if first_time:
-        print(f"Indexing {label} (first time only; later starts reuse the cache)…", file=sys.stderr)
-    pipeline, report = open_index(paths, model, progress=first_time)
+    if store is not None:
+        where = store.where
+        if paths:
+            print(f"Indexing {label} into {where} (files it holds already are skipped)…", file=sys.stderr)
+        pipeline, report = open_shared_index(store, paths, model, progress=bool(paths) and not len(store))
+        label = f"{label} in {where}" if paths else where
+    else:
+        first_time = not index_folder(paths, model).exists()
+        if first_time:
+            print(f"Indexing {label} (first time only; later starts reuse the cache)…", file=sys.stderr)
+        pipeline, report = open_index(paths, model, progress=first_time)
     changed = f", {report.chunks_added} chunks embedded in {report.seconds:.1f} s" if report.chunks_added else ""
     print(f"index ready: {len(pipeline.store)} chunks from {label}{changed}", file=sys.stderr)
     for path, reason in report.files_skipped[:5]:

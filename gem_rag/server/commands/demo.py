@@ -11,6 +11,7 @@ from gem_rag.server.commands import common
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_docs_argument(parser)
+    common.add_store_arguments(parser)
     common.add_server_arguments(parser, default_port=8000)
     options.add_arguments(parser)
 
@@ -20,8 +21,9 @@ def run(args: argparse.Namespace) -> int:
     from gem_rag.server.indexes import uploads_folder
 
     app_options = options.app_options(args)  # refuses a non-loopback --host without an API key, before loading
+    store = common.open_store(args)  # a wrong --chroma address fails before the model loads
     model = common.load_model(args.backend)
-    pipeline, label = common.open_docs(args.docs, model)
+    pipeline, label = common.open_docs(args.docs, model, store)
     app = create_app(model, pipeline, corpus_label=label, uploads_folder=uploads_folder(),
                      allow_local_paths=is_loopback(args.host), **app_options)
     sock = common.bind(args.host, args.port)

@@ -1,19 +1,21 @@
-"""Index a folder (or files) into the gem_rag cache, so `gem-rag ask/demo/serve --docs PATH` start at once."""
+"""Index a folder (or files) into the gem_rag cache or a Chroma collection (--chroma), so ask/demo/serve start at once."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from pathlib import Path
 
-from gem_rag.server.commands.common import add_backend_argument
+from gem_rag.server.commands.common import add_backend_argument, add_store_arguments, open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", type=Path, nargs="*", metavar="PATH",  # "*": --ray ADDRESS may take the last one
                         help="files or folders (.txt .md .rst .html .jsonl), searched recursively")
     add_backend_argument(parser)
+    add_store_arguments(parser)
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                         help="embed on Ray actors (pip install \"gem-rag[ray]\"): on a local Ray cluster started on "
                              "this machine, or on the cluster at ADDRESS (e.g. ray://head:10001 or auto); put it "
@@ -29,18 +31,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gem_rag.rag.storage import RagIndexError
     from gem_rag.server.commands.common import load_model
-    from gem_rag.server.indexes import index_folder, open_index
+    from gem_rag.server.indexes import index_folder, open_index, open_shared_index
 
     problem = _argument_problem(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    store = open_store(args)  # a wrong --chroma address fails before the model loads
     model = load_model(args.backend)
+    opener = open_index if store is None else functools.partial(open_shared_index, store)
     try:
         if args.ray is None:
-            pipeline, report = open_index(args.paths, model, progress=True)
+            pipeline, report = opener(args.paths, model, progress=True)
         else:
-            pipeline, report = _index_on_ray(args, model, open_index)
+            pipeline, report = _index_on_ray(args, model, opener)
     except (FileNotFoundError, RagIndexError) as err:  # no such path; the cache is being updated elsewhere
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -49,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
           f"{len(pipeline.store)} chunks in total")
     for path, reason in report.files_skipped:
         print(f"skipped {path}: {reason}")
-    print(f"index saved in {index_folder(args.paths, model)}")
+    if store is None:
+        print(f"index saved in {index_folder(args.paths, model)}")
+    else:
+        print(f"index stored in {store.where}")
     return 0
 
 

@@ -11,7 +11,9 @@ from gem_rag.server.commands import common
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_docs_argument(parser)
     parser.add_argument("--no-docs", action="store_true",
-                        help="index nothing at start (the RAG endpoint answers once documents are uploaded)")
+                        help="index nothing at start: answer from what the --chroma collection holds, or (without "
+                             "--chroma) once documents are uploaded")
+    common.add_store_arguments(parser)
     common.add_server_arguments(parser, default_port=8000)
     options.add_arguments(parser)
 
@@ -23,8 +25,12 @@ def run(args: argparse.Namespace) -> int:
     if args.no_docs and args.docs:
         raise SystemExit("--no-docs and --docs contradict each other: give one of them")
     app_options = options.app_options(args)  # refuses a non-loopback --host without an API key, before loading
+    store = common.open_store(args)  # a wrong --chroma address, too
     model = common.load_model(args.backend)
-    pipeline, label = (None, "") if args.no_docs else common.open_docs(args.docs, model)
+    if args.no_docs and store is None:
+        pipeline, label = None, ""
+    else:
+        pipeline, label = common.open_docs(args.docs, model, store, no_docs=args.no_docs)
     app = create_app(model, pipeline, corpus_label=label, uploads_folder=uploads_folder(),
                      allow_local_paths=is_loopback(args.host), **app_options)
     sock = common.bind(args.host, args.port)
