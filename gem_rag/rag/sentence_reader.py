@@ -120,7 +120,7 @@ class SentenceReader:
     def candidates(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray) -> list[Candidate]:
         """The units of ``chunks`` (headings aside), best first."""
         asked = content_words(question)
-        weights = {word: self.idf(word) for word in asked}
+        weights = {word: self.idf(word) for word in sorted(asked)}  # sorted: the same float sums in every process
         total = sum(weights.values()) or 1.0
         kind = question_kind(question)
         howto = kind == "howto"
@@ -137,7 +137,7 @@ class SentenceReader:
                     continue
                 text = chunk.text[unit.start: unit.end]
                 score = float(cosines[i]) + self.config.lexical_weight * sum(
-                    weights[w] for w in asked & content_words(text)) / total
+                    weights[w] for w in sorted(asked & content_words(text))) / total
                 if unit.kind != "code" and (text[:1].islower() or text[:1] in ".,;:)*`"):
                     score -= FRAGMENT_PENALTY  # the tail of a sentence cut at the chunk's start
                 if defines is not None and defines.match(text):
