@@ -61,12 +61,12 @@ def fusion_dev(r: dict) -> list[str]:
 
 def prompt_dev(r: dict) -> list[str]:
     labels = {"extractive": "extractive, 8 beams", "beams4": "extractive, 4 beams",
-              "greedy": "extractive, greedy", "generative": "free text, greedy (previous default)",
+              "greedy": "extractive, greedy", "generative": "free text, greedy",
               "generative_beams8": "free text, 8 beams",
-              "default": "free text, 8 beams, few-shot example answers rejected (default then)"}
+              "default": "free text, 8 beams, few-shot example answers rejected"}
     if "--items" in r["command"]:  # the runs since per-chunk reading name their variants differently
-        labels = {"joint": "joint reading (the default before)", "per_chunk": "per-chunk reading",
-                  "per_chunk_spans": "per-chunk reading, context spans preferred (the default before)",
+        labels = {"joint": "joint reading (one prompt holding all three chunks)", "per_chunk": "per-chunk reading",
+                  "per_chunk_spans": "per-chunk reading, context spans preferred",
                   "howto_turn": "same, plus a how-to turn in the prompt (not adopted)",
                   "default": "same, answers that failed every check never chosen (**default**)"}
     distractors = re.search(r"--distractors (\d+)", r["command"]).group(1)
@@ -100,7 +100,7 @@ def prompt_dev(r: dict) -> list[str]:
     if rules and "--retrieve-from" in r["command"]:
         names = {"abstain": "never chosen, abstain when no reading passed (**default**)",
                  "prefer_checked": "never chosen while a checked reading exists, else the best of them",
-                 "ignore": "checks not consulted when choosing among readings (the rule before)"}
+                 "ignore": "checks not consulted when choosing among readings"}
         out += ["", "The default's readings, answers that failed every check (\"::\", an echo of the question) "
                 "treated three ways:", "", "| unchecked answers | F1 (answerable) | abstained on answerable | "
                 "unchecked answers given |", "|---|---|---|---|"]
