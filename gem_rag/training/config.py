@@ -98,12 +98,13 @@ class TrainConfig:
         """``source_weights`` as {source: factor}; ValueError naming a malformed entry."""
         factors = {}
         for entry in self.source_weights:
-            name, _, factor = entry.partition("=")
+            name, _, text = entry.partition("=")
             try:
-                factors[name.strip()] = float(factor)
+                factor = float(text)
             except ValueError:
-                factors[name.strip()] = -1.0
-            if not name.strip() or factors[name.strip()] <= 0:
+                factor = 0.0
+            if not name.strip() or not factor > 0:
                 raise ValueError(f"source_weights entry {entry!r}: write source=factor with a factor > 0, "
                                  f"e.g. wikipedia-sample=3")
+            factors[name.strip()] = factor
         return factors
