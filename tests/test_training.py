@@ -6,6 +6,7 @@ minutes on a 2-core CPU.
 
 from __future__ import annotations
 
+import collections
 import json
 import random
 
@@ -133,6 +134,18 @@ def test_ntp_batch_layout(rows_file):
     queries, positives, kinds = sampler.pair_batch(random.Random(0), 4, ("ict",), domain=True)
     assert all(q[-1] == special and p[-1] == special for q, p in zip(queries, positives))
     assert set(kinds) <= {"ict", "dropout"}
+
+
+def test_document_grouped_pair_batch(rows_file):
+    tokenizer = GemModel.from_pretrained(gem_weights=None).tokenizer
+    rows = read_rows(rows_file)
+    sampler = RowSampler(rows, tokenizer, special_ids=[len(tokenizer)], max_tokens=64, pad_id=0)
+    drawn = sampler._document_groups(random.Random(0), range(len(rows)), 8, group=3)
+    docs = collections.Counter(rows[i].doc for i in drawn)
+    assert len(drawn) == len(set(drawn)) == 8
+    assert max(docs.values()) <= 3 and max(docs.values()) >= 2  # the fixture has multi-passage documents
+    queries, _, _ = sampler.pair_batch(random.Random(0), 8, ("ict",), domain=False, doc_group=3)
+    assert len(queries) == 8
 
 
 def test_crop_and_neighbour_positives(rows_file):

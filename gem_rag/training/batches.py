@@ -106,14 +106,16 @@ class RowSampler:
         return NtpBatch(input_ids, attention, labels, torch.tensor(prefix_lengths, dtype=torch.long))
 
     # ------------------------------------------------------------------ phase 2
-    def pair_batch(self, rng: random.Random, size: int, kinds: Sequence[str], domain: bool) -> tuple[list, list, list]:
-        """``size`` (query ids, positive ids, kind) pairs; ``domain``: all from one source."""
-        if domain:
-            source = rng.choices(self.sources, weights=self.source_weights)[0]
-            pool = self.by_source[source]
+    def pair_batch(self, rng: random.Random, size: int, kinds: Sequence[str], domain: bool,
+                   doc_group: int = 0) -> tuple[list, list, list]:
+        """``size`` (query ids, positive ids, kind) pairs; ``domain``: all from one source; ``doc_group`` > 1: up to
+        that many passages of each drawn document, so passages of one document are each other's negatives."""
+        pool: Sequence[int] = self.by_source[rng.choices(self.sources, weights=self.source_weights)[0]] if domain \
+            else range(len(self.rows))
+        if doc_group > 1:
+            indices = self._document_groups(rng, pool, min(size, len(pool)), doc_group)
         else:
-            pool = range(len(self.rows))
-        indices = rng.sample(pool, min(size, len(pool)))
+            indices = rng.sample(pool, min(size, len(pool)))
         queries, positives, used = [], [], []
         for index in indices:
             query, positive, kind = self.make_pair(rng, index, rng.choice(list(kinds)))
@@ -121,6 +123,20 @@ class RowSampler:
             positives.append(positive)
             used.append(kind)
         return queries, positives, used
+
+    def _document_groups(self, rng: random.Random, pool: Sequence[int], size: int, group: int) -> list[int]:
+        """``size`` row indices drawn a document at a time: a random row of ``pool``, then up to ``group`` passages
+        of its document (rows of one document share a source, so they are all in a one-source pool)."""
+        chosen: list[int] = []
+        drawn_docs: set[str] = set()
+        while len(chosen) < size:
+            doc = self.rows[rng.choice(pool)].doc
+            if doc in drawn_docs:
+                continue
+            drawn_docs.add(doc)
+            siblings = self.by_doc[doc]
+            chosen.extend(rng.sample(siblings, min(group, len(siblings), size - len(chosen))))
+        return chosen
 
     def make_pair(self, rng: random.Random, index: int, kind: str) -> tuple[list[int], list[int], str]:
         """One positive pair of token rows (special tokens appended) for row ``index``.
