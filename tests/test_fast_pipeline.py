@@ -213,6 +213,25 @@ def test_a_store_added_in_one_file_is_saved_and_reopened(tiny_model, docs, tmp_p
     assert [c.chunk.id for c in loaded.retrieve(question)] == [c.chunk.id for c in rag.retrieve(question)]
 
 
+def test_a_question_asked_again_is_not_embedded_again(tiny_model, docs, monkeypatch):
+    rag = RagPipeline(tiny_model, min_dense_score=None, k=2, max_new_tokens=4)
+    rag.index(docs)
+    asked: list[str] = []
+    real = tiny_model.embed
+
+    def counting(texts, kind="document", **kwargs):
+        asked.append(texts)
+        return real(texts, kind=kind, **kwargs)
+
+    monkeypatch.setattr(tiny_model, "embed", counting)
+    question = "What does the aardvark feed on?"
+    first = rag.retrieve(question)
+    vector = rag.embed_query(question)
+    vector[:] = 0.0  # a caller changing its copy does not change the cache
+    assert [c.chunk.id for c in rag.retrieve(question)] == [c.chunk.id for c in first]
+    assert asked == [question] and np.abs(rag.embed_query(question)).sum() > 0
+
+
 def test_stream_events_are_typed_and_the_answer_has_its_support(tiny_model, docs):
     rag = RagPipeline(tiny_model, min_dense_score=None, k=2, max_new_tokens=4)
     rag.index(docs)

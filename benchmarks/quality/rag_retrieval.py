@@ -11,7 +11,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import tempfile
 import time
@@ -71,7 +70,6 @@ def main() -> None:
             embedders.append(("minilm", EncoderEmbedder.minilm()))
         for name, embedder in embedders:
             rag = RagPipeline(model, embedder=embedder)
-            rag.retriever.embed_query = functools.lru_cache(maxsize=None)(rag.retriever.embed_query)  # dense and hybrid share queries
             report = rag.index(corpus)
             n_tokens = sum(model.count_tokens(c.text) for c in rag.store.all_chunks())
             entry = {"index_seconds": report.seconds, "chunks": report.chunks_added,

@@ -5,7 +5,9 @@ The BM25 index is built from the store's chunks on first use and rebuilt after t
 this pipeline (``invalidate``); in a store shared by processes it does not follow the changes of the others
 until it is rebuilt (the chunks they deleted are left out of the results). The result carries the question's
 vector, so the reader compares sentences with it without embedding the question again, and the best dense
-score, which tells an off-topic question.
+score, which tells an off-topic question. The vectors of the last ``QUERY_CACHE`` questions are kept (they depend on
+the embedder only, not on the index), so a question asked again, or ranked again in another mode, is not embedded
+again.
 
 Example:
     >>> retriever = Retriever(store, model, RagConfig())
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +29,8 @@ from gem_rag.rag.config import RagConfig
 from gem_rag.rag.fusion import fuse
 from gem_rag.rag.stores import VectorStore
 from gem_rag.rag.types import Chunk, RetrievedChunk
+
+QUERY_CACHE = 256  # question vectors kept (576 floats each for SmolLM2: ~0.6 MB)
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Retriever:
         self._bm25: tuple[BM25Index, list[str]] | None = None
         self._leads: dict[str, Chunk] | None = None  # document title (normalised) -> its first chunk
         self._lock = threading.RLock()
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # question -> vector, oldest first
 
     def invalidate(self) -> None:
         """The store changed: rebuild BM25 on next use."""
@@ -54,7 +60,18 @@ class Retriever:
             self._leads = None
 
     def embed_query(self, question: str) -> np.ndarray:
-        return np.asarray(self.embedder.embed(question, kind="query"), dtype=np.float32)
+        """The question's vector (a copy: callers may change it), from the cache when it was asked lately."""
+        with self._lock:
+            cached = self._query_vectors.get(question)
+            if cached is not None:
+                self._query_vectors.move_to_end(question)
+                return cached.copy()
+        vector = np.asarray(self.embedder.embed(question, kind="query"), dtype=np.float32)
+        with self._lock:
+            self._query_vectors[question] = vector.copy()
+            while len(self._query_vectors) > QUERY_CACHE:
+                self._query_vectors.popitem(last=False)
+        return vector
 
     def retrieve(self, question: str, k: int) -> Retrieval:
         if not isinstance(question, str) or not question.strip():
