@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from gem_rag.core.generation import (GenerationResult, Piece, SamplingParams, cache_kwargs, decode_steps, find_stop,
-                                    stream_decoded)
+from gem_rag.core.generation import (GenerationResult, Piece, SamplingParams, TokenStream, cache_kwargs, decode_steps,
+                                    find_stop, stream_decoded)
 
 __all__ = ["CopySpanConstraint", "Decoding", "Piece", "PieceGeneration", "TorchDecoding"]
 
@@ -231,8 +231,8 @@ class TorchDecoding:
         self.cache = None
 
 
-class PieceGeneration:
-    """Iterator over the text pieces of a completion of ``pieces``; ``result``, ``first_token_s``
+class PieceGeneration(TokenStream):
+    """The streamed completion of ``pieces`` (a TokenStream: text pieces, ``close``); ``result``, ``first_token_s``
     (seconds from the first ``next()`` to the first generated token) and ``logprob`` (the completion's summed
     token log-probabilities, stop token included) are set as it runs.
 
@@ -257,21 +257,11 @@ class PieceGeneration:
         self.stop_pattern = stop_pattern  # also stop where this matches (text kept up to the match's end)
         self.constraint = constraint
         self.prompt_tokens = sum(len(p.ids) for p in pieces)
-        self.result: GenerationResult | None = None
         self.first_token_s: float | None = None
         self.logprob = 0.0
         self.passed_checks = True  # False when every beam's completion failed every ``accept`` check
         self._pieces_in = pieces
-        self._out = self._run()
-
-    def __iter__(self) -> PieceGeneration:
-        return self
-
-    def __next__(self) -> str:
-        return next(self._out)
-
-    def close(self) -> None:
-        self._out.close()
+        super().__init__(self._run())
 
     def _tokens(self) -> Iterator[int]:
         pieces, self._pieces_in = self._pieces_in, []  # the states go into the cache
