@@ -225,9 +225,8 @@ class FaissStore(VectorStore):
         vectors = check_vectors(ids, vectors, chunks, self.dim)
         if not ids:
             return
-        if self.dim is None:
+        if self._index is None:  # the first add: check_vectors has matched a dim given at construction
             self.dim = vectors.shape[1]
-        if self._index is None:
             self._index = self._new_index(False)
         self.delete([i for i in ids if i in self._chunks])  # replace = delete + add
         labels = np.arange(self._next_label, self._next_label + len(ids), dtype=np.int64)
