@@ -14,6 +14,9 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
+
+from gem_rag.rag.ingest import JsonlError, jsonl_objects
 
 
 class EvalDataError(ValueError):
@@ -109,22 +112,27 @@ def load_squad(path: str | Path) -> EvalData:
     return EvalData(questions, passages, str(path))
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
-    rows = []
+def _jsonl_records(path: Path, text_field: str, kind: str) -> Iterator[tuple[str, str, str, dict]]:
+    """(where, id, text, row) of each record of a JSONL file: ``row[text_field]`` is a non-empty string (the text)
+    and the ``id`` (default ``line<N>``) is unique in the file; ``kind`` names the records in messages."""
     with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise EvalDataError(f"{path}: line {lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
-            if not isinstance(row, dict):
-                raise EvalDataError(f"{path}: line {lineno}: each line must be a JSON object, got {type(row).__name__}")
-            rows.append((lineno, row))
+        try:
+            rows = list(jsonl_objects(f))
+        except JsonlError as e:
+            raise EvalDataError(f"{path}: {e}") from None
     if not rows:
         raise EvalDataError(f"{path}: the file holds no records")
-    return rows
+    seen = set()
+    for lineno, row in rows:
+        where = f"{path}: line {lineno}"
+        text = row.get(text_field)
+        if not isinstance(text, str) or not text.strip():
+            raise EvalDataError(f"{where}: needs a non-empty {text_field!r} string")
+        record_id = str(row.get("id", f"line{lineno}"))
+        if record_id in seen:
+            raise EvalDataError(f"{where}: duplicate {kind} id {record_id!r}")
+        seen.add(record_id)
+        yield where, record_id, text, row
 
 
 def load_questions_jsonl(path: str | Path) -> EvalData:
@@ -133,16 +141,8 @@ def load_questions_jsonl(path: str | Path) -> EvalData:
     Rows with an ``answer_passage`` (like the Python FAQ set) also give the corpus: passage id = question id.
     """
     path = Path(path)
-    questions, passages, seen = [], [], set()
-    for lineno, row in _read_jsonl(path):
-        where = f"{path}: line {lineno}"
-        text = row.get("question")
-        if not isinstance(text, str) or not text.strip():
-            raise EvalDataError(f"{where}: needs a non-empty 'question' string")
-        qid = str(row.get("id", f"line{lineno}"))
-        if qid in seen:
-            raise EvalDataError(f"{where}: duplicate question id {qid!r}")
-        seen.add(qid)
+    questions, passages = [], []
+    for where, qid, text, row in _jsonl_records(path, "question", "question"):
         answers = _str_list(row.get("answers", row.get("answer")), where, "answers")
         relevant = _str_list(row.get("relevant", row.get("passage_id")), where, "relevant")
         if "answer_passage" in row:
@@ -156,19 +156,8 @@ def load_questions_jsonl(path: str | Path) -> EvalData:
 
 def load_passages_jsonl(path: str | Path) -> list[Passage]:
     """JSONL passages: ``{"id", "text", "title"?}`` per line (the corpus format of the project's data)."""
-    path = Path(path)
-    passages, seen = [], set()
-    for lineno, row in _read_jsonl(path):
-        where = f"{path}: line {lineno}"
-        text = row.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise EvalDataError(f"{where}: needs a non-empty 'text' string")
-        pid = str(row.get("id", f"line{lineno}"))
-        if pid in seen:
-            raise EvalDataError(f"{where}: duplicate passage id {pid!r}")
-        seen.add(pid)
-        passages.append(Passage(pid, text, str(row.get("title", ""))))
-    return passages
+    records = _jsonl_records(Path(path), "text", "passage")
+    return [Passage(pid, text, str(row.get("title", ""))) for _, pid, text, row in records]
 
 
 def sample_questions(questions: list[EvalQuestion], n: int | None, seed: int = 0) -> list[EvalQuestion]:

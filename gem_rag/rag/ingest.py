@@ -46,6 +46,10 @@ class UnreadableFile(Exception):
     """A file that cannot be turned into documents; the message is the reason reported to the user."""
 
 
+class JsonlError(ValueError):
+    """A line of JSONL text that is not a JSON object; the message names the line."""
+
+
 def content_hash(data: bytes | str) -> str:
     """Hex SHA-256 of bytes or UTF-8 text."""
     if isinstance(data, str):
@@ -135,17 +139,30 @@ def source_file(source: str, doc_id=None) -> str:
     return source[: at + len(".jsonl")] if at >= 0 else source
 
 
-def _read_jsonl(text: str, source: str) -> list[Document]:
-    docs = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+def jsonl_objects(lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of JSONL text; :class:`JsonlError` at the first line that is
+    not a JSON object."""
+    for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise UnreadableFile(f"line {line_no} is not valid JSON ({err.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise UnreadableFile(f"line {line_no} has no string field 'text'")
+            raise JsonlError(f"line {line_no}: not valid JSON ({err.msg}, column {err.colno})") from None
+        if not isinstance(row, dict):
+            raise JsonlError(f"line {line_no}: each line must be a JSON object, got {type(row).__name__}")
+        yield line_no, row
+
+
+def _read_jsonl(text: str, source: str) -> list[Document]:
+    try:
+        rows = list(jsonl_objects(text.splitlines()))
+    except JsonlError as err:
+        raise UnreadableFile(str(err)) from None
+    docs = []
+    for line_no, row in rows:
+        if not isinstance(row.get("text"), str):
+            raise UnreadableFile(f"line {line_no}: no string field 'text'")
         if not row["text"].strip():
             continue
         row_id = str(row.get("id", line_no))
