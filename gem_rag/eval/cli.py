@@ -66,54 +66,55 @@ def build_pipelines(args, model) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gem_rag import GemModel, get_default_model
-    from gem_rag.eval.data import EvalDataError, load_eval_data
     from gem_rag.eval.report import markdown_table
-    from gem_rag.eval.runner import EvalSettings, rebuild_report, run_evaluation
+    from gem_rag.eval.runner import rebuild_report
 
-    if args.report_only:
-        try:
-            summary = rebuild_report(args.out)
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        print(markdown_table(summary))
-        print(f"\n{summary['settings']['questions_done']} questions; report: {Path(args.out) / 'report.html'}")
-        return 0
-    if not args.data:
-        print("error: --data is required (questions to evaluate)", file=sys.stderr)
-        return 2
-    if args.index and (args.docs or args.compare):
-        print("error: --index asks a saved index; it cannot be combined with --docs or --compare", file=sys.stderr)
-        return 2
-    if args.k < 1 or (args.n is not None and args.n < 1):
-        print("error: --k and --n must be positive", file=sys.stderr)
-        return 2
     try:
-        data = load_eval_data(args.data, docs=args.docs, n=args.n, seed=args.seed, max_passages=args.max_passages)
-    except (EvalDataError, FileNotFoundError) as e:
+        if args.report_only:
+            summary = rebuild_report(args.out)
+            done = f"{summary['settings']['questions_done']} questions"
+        else:
+            summary, done = _evaluate(args)
+    except (ValueError, FileNotFoundError) as e:  # bad arguments or data (EvalDataError), a missing model or folder
         print(f"error: {e}", file=sys.stderr)
         return 2
+    print(markdown_table(summary))
+    print(f"\n{done}; report: {Path(args.out) / 'report.html'}")
+    return 0
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """ValueError naming what is missing or contradictory in the arguments of an evaluation run."""
+    if not args.data:
+        raise ValueError("--data is required (questions to evaluate)")
+    if args.index and (args.docs or args.compare):
+        raise ValueError("--index asks a saved index; it cannot be combined with --docs or --compare")
+    if args.k < 1 or (args.n is not None and args.n < 1):
+        raise ValueError("--k and --n must be positive")
+
+
+def _evaluate(args: argparse.Namespace) -> tuple[dict, str]:
+    """Run the evaluation the arguments describe: (its summary, "N questions in S s")."""
+    from gem_rag import GemModel, get_default_model
+    from gem_rag.eval.data import load_eval_data
+    from gem_rag.eval.runner import EvalSettings, run_evaluation
+
+    _check_arguments(args)
+    data = load_eval_data(args.data, docs=args.docs, n=args.n, seed=args.seed, max_passages=args.max_passages)
     if args.index:  # the saved index is the corpus: gold passage ids must match its chunks' doc_id or source
         data.passages = []
     if not (data.passages or data.index_paths or args.index):
-        print("error: no corpus: give --docs, a SQuAD file or --index", file=sys.stderr)
-        return 2
+        raise ValueError("no corpus: give --docs, a SQuAD file or --index")
     out = Path(args.out)
     if args.overwrite and out.exists():
         shutil.rmtree(out)
     model = GemModel.from_pretrained(args.model) if args.model else get_default_model()
     config = {"data": str(Path(args.data).resolve()), "docs": args.docs, "index": args.index, "n": args.n,
-              "seed": args.seed, "max_passages": args.max_passages, "retrieval": args.retrieval, "compare": args.compare, "model": model.name}
+              "seed": args.seed, "max_passages": args.max_passages, "retrieval": args.retrieval,
+              "compare": args.compare, "model": model.name}
     settings = EvalSettings(k=args.k, judge=not args.no_judge, max_new_tokens=args.max_new_tokens,
                             judge_method=args.judge_method)
     start = time.perf_counter()
-    try:
-        summary = run_evaluation(data, build_pipelines(args, model), out, model=model, settings=settings,
-                                 config=config, progress=not args.no_progress)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(markdown_table(summary))
-    print(f"\n{len(data.questions)} questions in {time.perf_counter() - start:.0f} s; report: {out / 'report.html'}")
-    return 0
+    summary = run_evaluation(data, build_pipelines(args, model), out, model=model, settings=settings, config=config,
+                             progress=not args.no_progress)
+    return summary, f"{len(data.questions)} questions in {time.perf_counter() - start:.0f} s"
