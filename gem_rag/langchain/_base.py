@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,7 +33,8 @@ class GemModelField(BaseModel):
 
 
 class GemDecodingFields(GemModelField):
-    """Decoding settings shared by :class:`GemLLM` and :class:`GemChatModel`; each may be overridden per call."""
+    """What :class:`GemLLM` and :class:`GemChatModel` share: decoding settings (each may be overridden per call),
+    the parameters that identify a configuration, and token counting by the model's own tokenizer."""
 
     max_tokens: int = Field(default=256, ge=1, le=8192)
     """Most new tokens generated per answer."""
@@ -52,6 +53,15 @@ class GemDecodingFields(GemModelField):
 
     timeout: float | None = Field(default=None, gt=0)
     """Seconds one generation may run before it is stopped with ``TimeoutError``; ``None`` for no limit."""
+
+    @property
+    def _identifying_params(self) -> Mapping[str, Any]:
+        return {"model_name": self.model.name, "max_tokens": self.max_tokens, "temperature": self.temperature,
+                "top_p": self.top_p, "seed": self.seed}
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids from the model's own tokenizer (LangChain's default would fetch GPT-2's)."""
+        return self.model.tokenizer(text, add_special_tokens=False).input_ids
 
     def _decoding_kwargs(self, stop: list[str] | None,
                          call_kwargs: dict[str, Any]) -> tuple[dict[str, Any], float | None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams
@@ -66,11 +66,6 @@ class GemChatModel(GemDecodingFields, BaseChatModel):
     def _llm_type(self) -> str:
         return "gem-rag-chat"
 
-    @property
-    def _identifying_params(self) -> Mapping[str, Any]:
-        return {"model_name": self.model.name, "max_tokens": self.max_tokens, "temperature": self.temperature,
-                "top_p": self.top_p, "seed": self.seed}
-
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
             ls_provider="gem_rag",
@@ -82,10 +77,6 @@ class GemChatModel(GemDecodingFields, BaseChatModel):
         if stop or self.stop:
             params["ls_stop"] = stop or self.stop
         return params
-
-    def get_token_ids(self, text: str) -> list[int]:
-        """Token ids from the model's own tokenizer (LangChain's default would fetch GPT-2's)."""
-        return self.model.tokenizer(text, add_special_tokens=False).input_ids
 
     def _start(self, messages: list[BaseMessage], stop: list[str] | None,
                kwargs: dict[str, Any]) -> tuple[TokenStream, Iterator[str]]:

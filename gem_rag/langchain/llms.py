@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import LLM
@@ -31,15 +31,6 @@ class GemLLM(GemDecodingFields, LLM):
     @property
     def _llm_type(self) -> str:
         return "gem-rag"
-
-    @property
-    def _identifying_params(self) -> Mapping[str, Any]:
-        return {"model_name": self.model.name, "max_tokens": self.max_tokens, "temperature": self.temperature,
-                "top_p": self.top_p, "seed": self.seed}
-
-    def get_token_ids(self, text: str) -> list[int]:
-        """Token ids from the model's own tokenizer (LangChain's default would fetch GPT-2's)."""
-        return self.model.tokenizer(text, add_special_tokens=False).input_ids
 
     def _pieces(self, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[str]:
         decoding, timeout = self._decoding_kwargs(stop, kwargs)
