@@ -9,9 +9,10 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import ConfigDict, PrivateAttr
 
 from gem_rag import GemModel, resolve_model
+from gem_rag.llama_index._base import GemModelAccess
 
 
-class GemEmbedding(BaseEmbedding):
+class GemEmbedding(GemModelAccess, BaseEmbedding):
     """Embeds with the GEM token of a GemModel; queries get the model's query instruction, texts do not.
 
     Each batch LlamaIndex hands over (``embed_batch_size`` texts) is embedded in one batched call; the async
@@ -34,11 +35,6 @@ class GemEmbedding(BaseEmbedding):
         resolved = resolve_model(model)
         super().__init__(model_name=resolved.name, embed_batch_size=embed_batch_size, **kwargs)
         self._model = resolved
-
-    @property
-    def model(self) -> GemModel:
-        """The GemModel serving this adapter (the shared default unless one was given)."""
-        return self._model
 
     @classmethod
     def class_name(cls) -> str:

@@ -28,6 +28,7 @@ from llama_index.core.llms.custom import CustomLLM
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from gem_rag import GemModel, GenerationResult, resolve_model
+from gem_rag.llama_index._base import GemModelAccess
 
 ROLES = {MessageRole.SYSTEM: "system", MessageRole.DEVELOPER: "system", MessageRole.USER: "user",
          MessageRole.ASSISTANT: "assistant", MessageRole.CHATBOT: "assistant", MessageRole.MODEL: "assistant"}
@@ -60,7 +61,7 @@ async def _in_thread(responses: Iterator[Any]) -> AsyncIterator[Any]:
         yield item
 
 
-class GemLLM(CustomLLM):
+class GemLLM(GemModelAccess, CustomLLM):
     """A GemModel as a LlamaIndex LLM: ``complete``/``stream_complete`` continue a raw prompt; ``chat``/
     ``stream_chat`` go through the model's chat template (``messages_to_prompt`` overrides it). Query engines
     use the chat path (``is_chat_model=True``). Async methods decode in a worker thread.
@@ -90,11 +91,6 @@ class GemLLM(CustomLLM):
         kwargs["messages_to_prompt"] = kwargs.get("messages_to_prompt") or partial(chat_template_prompt, resolved)
         super().__init__(**kwargs)
         self._model = resolved
-
-    @property
-    def model(self) -> GemModel:
-        """The GemModel serving this adapter (the shared default unless one was given)."""
-        return self._model
 
     @classmethod
     def class_name(cls) -> str:
