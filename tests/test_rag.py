@@ -7,7 +7,8 @@ import torch
 from gem_rag.rag import (ABSTAIN_PHRASE, AnswerPrompt, CorruptIndexError, IndexMismatchError, RagPipeline,
                          reciprocal_rank_fusion)
 from gem_rag.core.generation import check_sampling
-from gem_rag.core.decoding import CopySpanConstraint, Piece, PieceGeneration, _prefill
+from gem_rag.core.decode_state import _prefill
+from gem_rag.core.decoding import CopySpanConstraint, Piece, PieceGeneration
 from gem_rag.rag.fusion import convex_fusion, fuse
 from gem_rag.core.kv_states import compute_kv
 from gem_rag.rag.types import DoneEvent, SourcesEvent, SupportEvent, TokenEvent

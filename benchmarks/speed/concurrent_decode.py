@@ -1,6 +1,7 @@
 """Decode throughput with concurrent generations (server requests arriving together): 1, 2, 4 and 8 threads each
-generating 64 greedy tokens from a chat prompt, total tokens/s, on the torch backend (steps interleave under the
-model lock) and the llama.cpp backend (steps of all open generations batched: gem_rag.core.llamacpp.batching).
+generating 64 greedy tokens from a chat prompt, total tokens/s, on the torch and the llama.cpp backends; on both the
+steps of all open generations run as one batch (gem_rag.core.step_batcher), and the steps each forward pass carried
+are reported.
 
 Usage:
     python -m benchmarks.speed.concurrent_decode --json docs/concurrent_decode.json
@@ -43,8 +44,7 @@ def main() -> None:
                    for t in topics]
         total_rate(model, prompts[:1])  # warm-up
         report["engines"][name] = {str(n): total_rate(model, prompts[:n]) for n in STREAMS}
-        if name != "torch":
-            report["engines"][name]["steps_per_decode_call"] = round(model.batcher.steps / model.batcher.batches, 2)
+        report["engines"][name]["steps_per_decode_call"] = round(model.batcher.steps / model.batcher.batches, 2)
         logger.info("%s: %s", name, report["engines"][name])
         del model
     if args.json:

@@ -1,8 +1,6 @@
 """Generation from a prompt made of token pieces, the leading ones possibly carrying cached KV states (the
-prompt's fixed start, the first chunk: document KV reuse, see gem_rag.rag.kv).
-
-The cached states go into the cache as they are and one forward pass computes the other pieces, so the
-result is ordinary causal decoding of the concatenated ids.
+prompt's fixed start, the first chunk: document KV reuse, see gem_rag.rag.kv); the backend's decoding state
+(gem_rag.core.decode_state for torch) turns them into ordinary causal decoding of the concatenated ids.
 
 A :class:`CopySpanConstraint` can restrict the completion to a contiguous span of the context's tokens
 (extractive answers: every answer is text the documents contain) or to one of a few fixed replies. With
@@ -21,15 +19,14 @@ from __future__ import annotations
 import copy
 import re
 import time
-from typing import Protocol
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from gem_rag.core.generation import (GenerationResult, Piece, SamplingParams, TokenStream, cache_kwargs, decode_steps,
+from gem_rag.core.generation import (GenerationResult, Piece, SamplingParams, TokenStream, decode_steps,
                                     find_stop, stream_decoded)
 
-__all__ = ["CopySpanConstraint", "Decoding", "Piece", "PieceGeneration", "TorchDecoding"]
+__all__ = ["CopySpanConstraint", "Piece", "PieceGeneration"]
 
 
 class CopySpanConstraint:
@@ -119,118 +116,6 @@ def _unspaced_tokens(tokenizer, ids: set[int]) -> dict[int, tuple[int, ...]]:
     return out
 
 
-def _prefill(model, pieces: list[Piece]):
-    """Build the cache from the pieces; return (cache, logits of the last prompt position, prompt length).
-
-    The leading pieces that carry a state are put in the cache as they are (each state must have been computed
-    right after the pieces before it); the remaining pieces are computed in one pass after them."""
-    from transformers import DynamicCache
-
-    cached = 0
-    while cached < len(pieces) - 1 and pieces[cached].state is not None:
-        cached += 1
-    if any(piece.state is not None for piece in pieces[cached:-1]):
-        raise ValueError("only the leading pieces of a prompt may carry cached KV states")
-    length = sum(len(piece.ids) for piece in pieces)
-    if length >= model.context_window:
-        raise ValueError(f"prompt is {length} tokens, the model's context window is {model.context_window}; "
-                         f"use fewer or shorter chunks")
-    cache = DynamicCache()
-    if cached:
-        for piece in pieces[:cached]:
-            if piece.state.shape[3] != len(piece.ids):
-                raise ValueError(f"a cached KV state covers {piece.state.shape[3]} tokens, its piece has {len(piece.ids)}")
-        state = torch.cat([p.state for p in pieces[:cached]], dim=3).to(device=model.device, dtype=model.dtype)
-        for layer in range(state.shape[0]):  # (1, kv_heads, n_cached, head_dim) each
-            cache.update(state[layer, 0].unsqueeze(0), state[layer, 1].unsqueeze(0), layer)
-    start = sum(len(piece.ids) for piece in pieces[:cached])
-    input_ids = torch.tensor([[t for piece in pieces[cached:] for t in piece.ids]], dtype=torch.long, device=model.device)
-    positions = torch.arange(start, length, device=model.device).view(1, -1)
-    logits = model.hf_model(input_ids=input_ids, position_ids=positions, use_cache=True, logits_to_keep=1,
-                            **cache_kwargs(model.hf_model, cache)).logits[:, -1]
-    return cache, logits, length
-
-
-class Decoding(Protocol):
-    """What a backend's ``start_decoding(prompts)`` returns: ``logits`` (B, V) at each row's last decoded
-    position, ``prompt_length`` (the longest row's) and ``position`` (the next step's), and a step."""
-
-    logits: torch.Tensor
-    prompt_length: int
-    position: int
-
-    def advance(self, tokens: list[int]) -> torch.Tensor:
-        """Decode one token per row; returns (and keeps) their logits (B, V)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class TorchDecoding:
-    """The decoding state of prompt rows on the torch backend: one KV cache, the attention mask and next
-    positions per row. One prompt is prefilled from its pieces (leading ones may carry KV states); several are
-    left-padded so that every row ends at the same column (positions come from the mask, not the column)."""
-
-    def __init__(self, model, prompts: list[list[Piece]]):
-        self.model = model
-        device = model.device
-        with model.lock, torch.inference_mode():
-            if len(prompts) == 1:
-                self.cache, self.logits, length = _prefill(model, prompts[0])
-                self.attention = torch.ones((1, length), dtype=torch.long, device=device)
-                self.next_positions = torch.tensor([[length]], device=device)
-            else:
-                if any(piece.state is not None for prompt in prompts for piece in prompt):
-                    raise ValueError("cached KV states apply to a single prompt, not to a batch")
-                self._prefill_padded([[t for piece in prompt for t in piece.ids] for prompt in prompts])
-        self.prompt_length = self.position = self.attention.shape[1]
-
-    def _prefill_padded(self, rows: list[list[int]]) -> None:
-        from transformers import DynamicCache
-
-        model = self.model
-        length = max(len(r) for r in rows)
-        if length >= model.context_window:
-            raise ValueError(f"prompt is {length} tokens, the model's context window is {model.context_window}")
-        input_ids = torch.full((len(rows), length), model.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), length), dtype=torch.long)
-        for i, r in enumerate(rows):  # left padding: every row ends at the same position
-            input_ids[i, length - len(r):] = torch.tensor(r)
-            attention[i, length - len(r):] = 1
-        self.attention = attention.to(model.device)
-        positions = (self.attention.cumsum(dim=1) - 1).clamp(min=0)  # (B, T)
-        self.cache = DynamicCache()
-        self.logits = model.hf_model(input_ids=input_ids.to(model.device), attention_mask=self.attention,
-                                     position_ids=positions, use_cache=True, logits_to_keep=1,
-                                     **cache_kwargs(model.hf_model, self.cache)).logits[:, -1]  # (B, V)
-        self.next_positions = positions[:, -1:] + 1
-
-    def advance(self, tokens: list[int]) -> torch.Tensor:
-        model = self.model
-        input_ids = torch.tensor(tokens, device=model.device).view(-1, 1)  # (B, 1)
-        self.attention = torch.cat([self.attention, torch.ones_like(input_ids)], dim=1)
-        with model.lock, torch.inference_mode():
-            self.logits = model.hf_model(input_ids=input_ids, attention_mask=self.attention,
-                                         position_ids=self.next_positions, use_cache=True, logits_to_keep=1,
-                                         **cache_kwargs(model.hf_model, self.cache)).logits[:, -1]
-        self.next_positions = self.next_positions + 1
-        self.position += 1
-        return self.logits
-
-    def advance_tree(self, tokens: list[int], positions: list[int], mask: torch.Tensor) -> torch.Tensor:
-        """Beam search, one prompt: append ``tokens`` (one per hypothesis) to the cache at ``positions``;
-        ``mask`` (n, cached + n) float additive says which cache entries each sees. Returns their logits (n, V)."""
-        model, n = self.model, len(tokens)
-        with model.lock, torch.inference_mode():
-            return model.hf_model(input_ids=torch.tensor([tokens], device=model.device),
-                                  position_ids=torch.tensor([positions], device=model.device),
-                                  attention_mask=mask.view(1, 1, n, -1).to(model.device), use_cache=True,
-                                  logits_to_keep=n, **cache_kwargs(model.hf_model, self.cache)).logits[0]
-
-    def close(self) -> None:
-        self.cache = None
-
-
 class PieceGeneration(TokenStream):
     """The streamed completion of ``pieces`` (a TokenStream: text pieces, ``close``); ``result``, ``first_token_s``
     (seconds from the first ``next()`` to the first generated token) and ``logprob`` (the completion's summed
@@ -286,7 +171,7 @@ class PieceGeneration(TokenStream):
         self._pieces_in = []
         cache_length = prompt_length  # entries in the cache: the prompt, then every hypothesis token appended
         # open hypotheses: (sum of log-probabilities, tokens, their cache entries, constraint state)
-        beams = [(0.0, [], [], self.constraint)]
+        beams: list[tuple[float, list[int], list[int], CopySpanConstraint | None]] = [(0.0, [], [], self.constraint)]
         finished: list[tuple[float, list[int]]] = []
         for _ in range(min(params.max_new_tokens, model.context_window - prompt_length)):
             candidates = []  # (score, beam index, token)
@@ -300,12 +185,13 @@ class PieceGeneration(TokenStream):
                     tops |= constraint.reply_tokens()  # a reply is always followed to its end, see below
                 candidates += [(score + logprobs[t].item(), b, t) for t in tops if logprobs[t] > float("-inf")]
             candidates.sort(key=lambda c: -c[0])
-            kept = []  # (score, beam index, token, constraint state)
+            kept: list[tuple[float, int, int, CopySpanConstraint | None]] = []  # (score, beam index, token, constraint)
             for score, b, token in candidates:
                 if token in stop_ids or find_stop(model.tokenizer.decode([token]), params.stop) >= 0:
                     finished.append((score, beams[b][1] + ([] if token in stop_ids else [token])))
                     continue
-                constraint = beams[b][3].fork() if beams[b][3] is not None else None
+                parent = beams[b][3]
+                constraint = parent.fork() if parent is not None else None
                 if constraint is not None:
                     constraint.advance(token)
                 # a fixed reply (the abstention phrase) stays in the search until it ends, so it is always

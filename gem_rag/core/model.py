@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from gem_rag.core import artefact as artefacts
-from gem_rag.core.decoding import Decoding, TorchDecoding
+from gem_rag.core.decode_state import Decoding, TorchDecoding, step_decodings
 from gem_rag.core.embedding import EMBED_KINDS, EmbeddingMixin  # noqa: F401  (EMBED_KINDS: part of the API)
 from gem_rag.core.gem import bos_prefix, register_special_tokens
 from gem_rag.core.generation import GenerationMixin, Piece, TokenStream  # noqa: F401  (TokenStream: part of the API)
 from gem_rag.core.loading import DEFAULT_MODEL_NAME, resolve_model_folder
+from gem_rag.core.step_batcher import StepBatcher
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class GemModel(EmbeddingMixin, GenerationMixin):
                           embedding_dim=config.hidden_size,
                           context_window=getattr(config, "max_position_embeddings", 2048),
                           extra_eos=config_eos if isinstance(config_eos, list) else [config_eos])
+        self.batcher = StepBatcher(step_decodings)  # decode steps of concurrent generations, batched
 
     def _init_common(self, tokenizer, *, name: str, special_token_ids: Sequence[int], query_instruction: str,
                      max_length: int, card: dict | None, embedding_dim: int, context_window: int,

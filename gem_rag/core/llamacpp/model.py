@@ -12,7 +12,7 @@
   tokens are added to a sequence of the unit's own (no copy), and the unit's GEM token, placed after the unit,
   decodes in that sequence, so it sees exactly its unit (and a BOS sink).
 - **Continuous batching**: the decode steps of concurrent generations (server requests) run as one batch
-  (gem_rag.core.llamacpp.batching).
+  (gem_rag.core.step_batcher).
 - Tokenization is the transformers tokenizer's, so token ids, chat template, stop handling and the decode
   loop's text are the torch backend's (gem_rag.core.generation).
 
@@ -37,11 +37,11 @@ import torch
 from gem_rag.core import artefact as artefacts
 from gem_rag.core.gem import add_special_tokens
 from gem_rag.core.generation import Piece
-from gem_rag.core.llamacpp.batching import StepBatcher
 from gem_rag.core.llamacpp.context import Entry, LlamaContext
 from gem_rag.core.llamacpp.lora import lora_gguf
 from gem_rag.core.loading import DEFAULT_MODEL_NAME, default_gguf_path
 from gem_rag.core.model import GemModel, thread_budget
+from gem_rag.core.step_batcher import StepBatcher
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class LlamaCppGemModel(GemModel):
                           embedding_dim=context.n_embd, context_window=context.n_ctx,
                           extra_eos=[i for i in eos if i >= 0])
         self.embedding_adapter = None
-        self.batcher = StepBatcher(context, self.lock)  # decode steps of concurrent generations, batched
+        self.batcher = StepBatcher(self._decode_steps)  # decode steps of concurrent generations, batched
         self._prompt_seq = context.acquire(1)[0]  # holds the last prompt's tokens
         self._prompt_ids: list[int] = []
 
@@ -250,6 +250,13 @@ class LlamaCppGemModel(GemModel):
         return out
 
     # ------------------------------------------------------------------ generation
+    def _decode_steps(self, steps: Sequence[list[Entry]]) -> list[np.ndarray]:
+        """The steps of concurrent generations (their entries) in one ``llama_decode``: each one's logits (rows, V)."""
+        with self.lock:
+            logits = self.context.decode([entry for entries in steps for entry in entries])
+        starts = np.cumsum([0] + [len(entries) for entries in steps])
+        return [logits[a:b] for a, b in zip(starts[:-1], starts[1:])]
+
     def start_decoding(self, prompts: Sequence[Sequence[Piece]]) -> LlamaDecoding:
         """Prefill each prompt's concatenated piece ids (KV states they carry are not used: the cached last prompt
         gives the same saving for a shared prompt start)."""
@@ -306,7 +313,7 @@ class LlamaDecoding:
     def advance(self, tokens: list[int]) -> torch.Tensor:
         """Decode one token per row; returns the logits (B, V)."""
         entries = [Entry(position=p, seq=s, token=t, output=True) for p, s, t in zip(self.positions, self.seqs, tokens)]
-        self.logits = torch.from_numpy(self.model.batcher.decode(entries))
+        self.logits = torch.from_numpy(self.model.batcher.step(entries))
         self.positions = [p + 1 for p in self.positions]
         self.position += 1
         return self.logits
