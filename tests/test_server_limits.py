@@ -340,6 +340,44 @@ def test_a_failed_indexing_leaves_the_live_index(tiny_model, pipeline, tmp_path,
                                ).status_code == 200
 
 
+def test_the_first_index_is_built_while_the_server_answers(tiny_model, tmp_path, monkeypatch):
+    """`gem-rag demo`/`serve` on a first start: the app serves at once, the status shows the share of the text
+    embedded, questions get a 503 "ask again in a moment", and the cached index answers once it is built."""
+    from gem_rag.server import indexes
+    from gem_rag.server.commands import common
+
+    monkeypatch.setenv("GEM_RAG_CACHE", str(tmp_path / "cache"))
+    docs = write_tiny_corpus(tmp_path / "docs")
+    assert not common.index_is_cached([docs], tiny_model)
+    release, shares = threading.Event(), []
+    real = indexes._index_with_progress
+
+    def held(pipeline, paths, **kwargs):  # the first file's progress is shown, then the build waits for the test
+        def progress(share):
+            shares.append(share)
+            kwargs["on_progress"](share)
+            release.wait(30)
+        return real(pipeline, paths, **{**kwargs, "on_progress": progress})
+
+    monkeypatch.setattr(indexes, "_index_with_progress", held)
+    with make_client(tiny_model) as app_client:
+        common.index_in_background(app_client.app, [docs], tiny_model)
+        deadline = time.time() + 30
+        while not shares and time.time() < deadline:
+            time.sleep(0.05)
+        status = app_client.get("/api/status").json()
+        assert status["state"] == "indexing" and "% of the text embedded" in status["message"], status
+        asked = app_client.post("/v1/rag/answer", json={"question": "When is the festival?", "max_tokens": 3})
+        assert asked.status_code == 503 and "ask again" in asked.text
+        assert app_client.post("/v1/embeddings", json={"input": "served meanwhile"}).status_code == 200
+        release.set()
+        status = wait_until_ready(app_client)
+        assert status["state"] == "ready" and status["chunks"] > 0 and "indexed" in status["message"], status
+        assert app_client.post("/v1/rag/answer", json={"question": "When is the festival?", "max_tokens": 3}
+                               ).status_code == 200
+    assert common.index_is_cached([docs], tiny_model) and shares[-1] == 1.0  # saved: the next start loads it
+
+
 def test_an_index_that_cannot_be_copied_is_indexed_in_place(tiny_model, pipeline, tmp_path, monkeypatch):
     from gem_rag.rag import RagPipeline
     from gem_rag.server import service

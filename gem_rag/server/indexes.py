@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gem_rag.core.loading import cache_root
 from gem_rag.core.model import GemModel
@@ -43,12 +43,14 @@ def index_folder(paths: Sequence[Path], model: GemModel) -> Path:
 
 
 def open_index(paths: Path | Sequence[Path], model: GemModel | None = None, *, progress: bool = False,
-               ray: dict | None = None):
+               ray: dict | None = None, on_progress: Callable[[float], None] | None = None):
     """Load the cached index over ``paths`` (building or updating it as needed) -> (pipeline, report).
 
     ``report`` is the :class:`gem_rag.rag.IndexReport` of the update run; files that did not change are
-    not embedded again, so a second call costs about a second. ``ray``: embed on Ray actors instead, with
-    these keywords of :func:`gem_rag.rag.ray_index.index_with_ray` (which saves checkpoints as it goes).
+    not embedded again, so a second call costs about a second. ``progress``: a progress bar on stderr;
+    ``on_progress(share)``: called after each file with the share (0..1) of the text read so far. ``ray``:
+    embed on Ray actors instead, with these keywords of :func:`gem_rag.rag.ray_index.index_with_ray` (which
+    saves checkpoints as it goes).
     """
     from gem_rag import resolve_model
     from gem_rag.rag import RagPipeline
@@ -72,7 +74,10 @@ def open_index(paths: Path | Sequence[Path], model: GemModel | None = None, *, p
         from gem_rag.rag.ray_index import index_with_ray
 
         return pipeline, index_with_ray(pipeline, paths, folder=folder, **ray)
-    report = _index_with_progress(pipeline, paths) if progress else pipeline.index(paths)
+    if progress or on_progress is not None:
+        report = _index_with_progress(pipeline, paths, bar=progress, on_progress=on_progress)
+    else:
+        report = pipeline.index(paths)
     if report.chunks_added or report.chunks_removed or not folder.exists():
         pipeline.save(folder)
     return pipeline, report
@@ -114,22 +119,28 @@ def open_shared_index(store, paths: Sequence[Path], model: GemModel | None = Non
     return pipeline, (_index_with_progress(pipeline, paths) if progress else pipeline.index(paths))
 
 
-def _index_with_progress(pipeline, paths: list[Path]):
-    """``pipeline.index(paths)`` one file at a time under a progress bar counting bytes, so the bar moves
-    while chunks are embedded (the slow part), then one pass over ``paths`` for removals and skipped files."""
+def _index_with_progress(pipeline, paths: list[Path], *, bar: bool = True,
+                         on_progress: Callable[[float], None] | None = None):
+    """``pipeline.index(paths)`` one file at a time, counting bytes (on a progress bar on stderr, and to
+    ``on_progress(share)``), so the count moves while chunks are embedded (the slow part), then one pass over
+    ``paths`` for removals and skipped files."""
     from tqdm import tqdm
 
     from gem_rag.rag.ingest import iter_files
 
     started = time.perf_counter()
     files = [file for file, reason in iter_files(paths) if reason is None]
-    added = indexed = unchanged = duplicate = 0
-    with tqdm(total=sum(f.stat().st_size for f in files), desc="indexing", unit="B", unit_scale=True) as bar:
+    added = indexed = unchanged = duplicate = done = 0
+    total = sum(f.stat().st_size for f in files)
+    with tqdm(total=total, desc="indexing", unit="B", unit_scale=True, disable=not bar) as shown:
         for file in files:
             part = pipeline.index(file)
             added, indexed = added + part.chunks_added, indexed + part.files_indexed
             unchanged, duplicate = unchanged + part.chunks_unchanged, duplicate + part.chunks_duplicate
-            bar.update(file.stat().st_size)
+            done += file.stat().st_size
+            shown.update(file.stat().st_size)
+            if on_progress is not None:
+                on_progress(done / total if total else 1.0)
     report = pipeline.index(paths)  # everything is indexed now: this only drops removed files, lists skipped ones
     report.chunks_added, report.files_indexed = added, indexed
     report.chunks_unchanged, report.chunks_duplicate = unchanged, duplicate

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from gem_rag.core.model import GemModel
 from gem_rag.rag.types import DoneEvent, SourcesEvent, SupportEvent, TokenEvent
@@ -163,13 +163,31 @@ class RagService:
             previous, self._indexing, self._last_event = self._last_event, True, f"indexing {label}…"
             return previous
 
-    def _start(self, paths: list[Path], label: str) -> None:
-        threading.Thread(target=self._index, args=(paths, label), name="gem-rag-index", daemon=True).start()
+    def start_opening(self, open_index: Callable[[Callable[[float], None]], tuple], label: str) -> None:
+        """Open the first index in a background thread, ``open_index(progress) -> (pipeline, report)`` (e.g.
+        building the cached index of the demo's corpus, gem_rag.server.indexes.open_index), so the page and the
+        API serve at once; ``progress(share)`` (0..1) shows in the status, and questions get "ask again in a
+        moment" until the pipeline is there (raises IndexBusyError if an indexing runs)."""
+        self._claim(label)
 
-    def _index(self, paths: list[Path], label: str) -> None:
-        try:
+        def progress(share: float) -> None:
+            with self._lock:
+                self._last_event = f"indexing {label}… {share:.0%} of the text embedded"
+
+        threading.Thread(target=self._run, args=(lambda: open_index(progress), label), name="gem-rag-index",
+                         daemon=True).start()
+
+    def _start(self, paths: list[Path], label: str) -> None:
+        def job():
             target = self._indexing_target()
-            report = target.index(paths)
+            return target, target.index(paths)
+
+        threading.Thread(target=self._run, args=(job, label), name="gem-rag-index", daemon=True).start()
+
+    def _run(self, job: Callable[[], tuple], label: str) -> None:
+        """Run an indexing ``job() -> (pipeline, report)``; the pipeline it returns becomes the live one."""
+        try:
+            target, report = job()
             with self._lock:
                 self.pipeline = target  # the swap: answers started before it finish on the previous pipeline
             skipped = f"; skipped {len(report.files_skipped)} ({report.files_skipped[0][1]})" if report.files_skipped else ""

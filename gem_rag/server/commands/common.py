@@ -91,6 +91,31 @@ def load_model(backend: str | None = None):
     return model
 
 
+def index_is_cached(docs: list[Path] | None, model, store=None) -> bool:
+    """False when --docs (or the bundled corpus) has no index in this machine's cache yet (nor a Chroma store)."""
+    return store is not None or index_folder(docs or [BUNDLED_CORPUS], model).exists()
+
+
+def index_in_background(app, docs: list[Path] | None, model) -> None:
+    """Build the cached index of --docs (or the bundled corpus) while ``app`` serves: the page shows the
+    progress, the OpenAI API answers at once, and questions wait until the index is there."""
+    from gem_rag.server.indexes import open_index
+
+    paths = docs or [BUNDLED_CORPUS]
+    label = "the bundled demo corpus" if not docs else ", ".join(str(p) for p in paths)
+    print(f"Indexing {label} in the background (first time only; later starts reuse the cache): the page shows "
+          f"its progress and answers once it is done", file=sys.stderr, flush=True)
+
+    def build(progress):
+        pipeline, report = open_index(paths, model, on_progress=progress)
+        print(f"index ready: {len(pipeline.store)} chunks from {label}, {report.chunks_added} chunks embedded in "
+              f"{report.seconds:.1f} s", file=sys.stderr, flush=True)
+        return pipeline, report
+
+    app.state.rag.corpus_label = label
+    app.state.rag.start_opening(build, label)
+
+
 def open_docs(docs: list[Path] | None, model, store=None, *, no_docs: bool = False):
     """(pipeline, label) for --docs, or for the bundled corpus when it is not given (``no_docs``: neither, on
     a Chroma ``store`` only); in this machine's cache, or in ``store`` (from :func:`open_store`) when given."""

@@ -1,4 +1,5 @@
-"""Run the demo: index the bundled corpus (first start only) and serve the question page on 127.0.0.1."""
+"""Run the demo: serve the question page on 127.0.0.1 at once, indexing the bundled corpus (or --docs) in the
+background on the first start (later starts load the cached index)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,12 @@ def run(args: argparse.Namespace) -> int:
     app_options = options.app_options(args)  # refuses a non-loopback --host without an API key, before loading
     store = common.open_store(args)  # a wrong --chroma address fails before the model loads
     model = common.load_model(args.backend)
-    pipeline, label = common.open_docs(args.docs, model, store)
+    first_start = not common.index_is_cached(args.docs, model, store)
+    pipeline, label = (None, "") if first_start else common.open_docs(args.docs, model, store)
     app = create_app(model, pipeline, corpus_label=label, uploads_folder=uploads_folder(),
                      allow_local_paths=is_loopback(args.host), **app_options)
+    if first_start:
+        common.index_in_background(app, args.docs, model)
     sock = common.bind(args.host, args.port)
     print(f"gem-rag demo ready: open {common.url_of(sock)} in your browser (Ctrl-C stops it)", flush=True)
     for line in options.startup_notes(app_options, common.url_of(sock)):

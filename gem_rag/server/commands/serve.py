@@ -27,12 +27,15 @@ def run(args: argparse.Namespace) -> int:
     app_options = options.app_options(args)  # refuses a non-loopback --host without an API key, before loading
     store = common.open_store(args)  # a wrong --chroma address, too
     model = common.load_model(args.backend)
-    if args.no_docs and store is None:
+    first_start = not args.no_docs and not common.index_is_cached(args.docs, model, store)
+    if (args.no_docs and store is None) or first_start:
         pipeline, label = None, ""
     else:
         pipeline, label = common.open_docs(args.docs, model, store, no_docs=args.no_docs)
     app = create_app(model, pipeline, corpus_label=label, uploads_folder=uploads_folder(),
                      allow_local_paths=is_loopback(args.host), **app_options)
+    if first_start:
+        common.index_in_background(app, args.docs, model)
     sock = common.bind(args.host, args.port)
     url = common.url_of(sock)
     print(f"gem-rag API serving {model.name} at {url}v1 (OpenAI base_url), page at {url}, docs at {url}docs",
