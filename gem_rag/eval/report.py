@@ -247,7 +247,7 @@ def render_report(summary: dict, records: list[dict]) -> str:
     setting_text = ", ".join(f"{_esc(k)}={_esc(v)}" for k, v in settings.items() if k != "questions")
     k = summary.get("k", 3)
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>gem-rag eval report</title>
-<style>{CSS}</style></head><body>
+<style>{" ".join(CSS.split())}</style></head><body>
 <h1>Retrieval-vs-answer consistency</h1>
 <p class="note">{setting_text}</p>
 <p class="note">Does the LLM answer from what the retriever found? <b>Grounding</b>: share of the answer's words in
