@@ -26,7 +26,7 @@ class TrainConfig:
     num_special_tokens: int = 1
     seed: int = 0
     device: str = "auto"
-    autocast: str = "auto"  # "auto" (bf16 on CUDA, off on CPU), "bf16", "off"
+    autocast: str = "auto"  # "auto" (bf16 on CUDA and on CPUs with bf16 units, else off), "bf16", "off"
     # adaptation
     method: str = "lora"  # "lora" (peft) or "full"
     lora_r: int = 16

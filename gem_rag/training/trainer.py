@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from gem_rag.core.model import default_dtype
 from gem_rag.eval.metrics import same_group_auc
 from gem_rag.training.batches import RowSampler, pad_rows
 from gem_rag.training.config import TrainConfig
@@ -72,7 +73,7 @@ def _device(cfg: TrainConfig) -> torch.device:
 
 
 def _autocast(cfg: TrainConfig, device: torch.device):
-    use = cfg.autocast == "bf16" or (cfg.autocast == "auto" and device.type == "cuda")
+    use = cfg.autocast == "bf16" or (cfg.autocast == "auto" and default_dtype(device) == torch.bfloat16)
     if not use:
         return contextlib.nullcontext
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -1,5 +1,6 @@
-"""Continuous batching of decode steps on the torch backend (gem_rag.core.step_batcher, decode_state.step_decodings):
-concurrent generations decode together and get the tokens they get alone. Fast tier (the tiny model)."""
+"""The torch engine's mechanics (fast tier, the tiny model): continuous batching of decode steps
+(gem_rag.core.step_batcher, decode_state.step_decodings), where concurrent generations decode together and get the
+tokens they get alone, and the default dtype (bf16 only where the CPU has bf16 units)."""
 from __future__ import annotations
 
 import threading
@@ -72,3 +73,18 @@ def test_a_failed_batch_fails_every_step_in_it():
     assert batcher.step("c") == "cc"  # one open generation runs at once
     with pytest.raises(RuntimeError, match="backend failed"):
         batcher.step("bad")
+
+
+def test_bf16_is_the_default_only_where_the_cpu_has_bf16_units(monkeypatch, tmp_path):
+    from gem_rag.core import model as model_module
+
+    for flags, expected in (("fpu avx2 avx512f", torch.float32), ("fpu avx2 amx_bf16 amx_tile", torch.bfloat16),
+                            ("fpu avx512f avx512_bf16", torch.bfloat16)):
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        real_open = open
+        monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(info if path == "/proc/cpuinfo" else path,
+                                                                             *a, **k))
+        assert model_module.default_dtype(torch.device("cpu")) == expected, flags
+        monkeypatch.undo()
+    assert model_module.default_dtype(torch.device("cuda")) == torch.bfloat16
