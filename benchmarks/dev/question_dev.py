@@ -5,7 +5,8 @@ passages (documents never trained on); the corpus is every held-out passage of t
 find its passage among other passages of its own document as well as of other documents, the shape of the SQuAD
 retrieval task without reading it. Figures: recall@1, recall@10, MRR@10 and nDCG@10, overall and per source, with
 the per-question nDCG@10 kept so that two artefacts can be compared question by question (``--baseline``: the
-mean paired difference and its standard error). `GemModel.embed`, fp32 on CPU; no evaluation file is read.
+mean paired difference and its standard error). `GemModel.embed` (``--dtype``: the model's default, fp32 on a CPU
+without bf16 units); no evaluation file is read.
 
 Usage:
     python -m benchmarks.dev.question_dev --gem gem_rag/weights/smollm2-135m-gem \
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", required=True, help="rows file; its held-out ('val') rows are the corpus")
     parser.add_argument("--questions", default=str(QUESTIONS), help="question file (JSONL)")
     parser.add_argument("--baseline", default=None, help="this script's JSON for another artefact: paired difference")
+    parser.add_argument("--dtype", default=None, help="model dtype (default: GemModel's, see core.model.default_dtype)")
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args(argv)
     passages = [r for r in read_rows(args.rows) if r.split == "val"]
@@ -82,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         raise SystemExit(f"{len(missing)} questions name passages that {args.rows} does not hold as held-out rows "
                          f"(first: {missing[:3]}); build the rows as benchmarks/dev/data/README.md says")
-    model = GemModel.from_pretrained(gem_weights=args.gem)
-    result = {"artefact": args.gem, "rows": args.rows, **question_figures(model, passages, questions)}
+    model = GemModel.from_pretrained(gem_weights=args.gem, dtype=args.dtype)
+    result = {"artefact": args.gem, "rows": args.rows, "dtype": str(model.dtype).removeprefix("torch."),
+              **question_figures(model, passages, questions)}
     if args.baseline:
         result["paired"] = paired_difference(result, json.loads(Path(args.baseline).read_text(encoding="utf-8")))
     print(json.dumps({k: v for k, v in result.items() if k != "per_question"}, indent=1), flush=True)

@@ -217,7 +217,7 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--qa-questions", type=int, default=100)
     parser.add_argument("--ppl-rows", type=int, default=200)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default=None, help="model dtype (default: fp32 on CPU, bf16 on GPU)")
+    parser.add_argument("--dtype", default=None, help="model dtype (default: bf16 on a GPU or a CPU with bf16 units, else fp32)")
     parser.add_argument("--json", default=None, help="write the figures here")
     parser.add_argument("--update-card", action="store_true", help="store the GEM figures in the artefact card")
     return parser
