@@ -471,3 +471,10 @@ def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
     assert reader.support("How fast can an aardvark run?", retrieved, query) == []  # its best unit holds no number
     assert reader.support("Where do aardvarks run?", retrieved, query)[0].text.startswith("Aardvarks can run")
     assert "23" in reader.support("How long do aardvarks live?", retrieved, np.array([0.0, 1.0, 0.0, 0.0]))[0].text
+    code_text = "Bananas are popular fruit.\n\n```\n>>> fruits.index('banana', 4)\n6\n```\n"
+    code_units = split_units(code_text)
+    assert [u.kind for u in code_units] == ["sentence", "code"]
+    index.add(["c2"], [code_units], [np.eye(2, 4, k=2, dtype=np.float32)])  # the code block is the best unit
+    banana = [RetrievedChunk(Chunk(id="c2", text=code_text, metadata={}), 1.0, 1)]
+    assert reader.support("How many calories are in a banana?", banana, np.array([0.0, 0.0, 0.0, 1.0])) == []
+    assert reader.support("Show the banana example", banana, np.array([0.0, 0.0, 0.0, 1.0]))[0].kind == "code"

@@ -8,7 +8,7 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    how-to ones, ``CODE_PENALTY`` for a code block (how-to questions favour sentences that introduce or
    hold code instead). The best unit is the support, with the code block right after it when it introduces
    one ("... run:"); below ``min_support_score`` the reader abstains, and so it does when the question asks for
-   a number ("how many ...?", "in what year ...?") and the best unit holds none. (Chosen on the development
+   a number ("how many ...?", "in what year ...?") and the best unit holds none or is code. (Chosen on the development
    set, benchmarks/dev: docs/benchmarks.md, "Reader".)
 2. **Answer**, by the kind of question:
    - how-to ("how do I ...") whose support introduces or contains code: the code, e.g. ``python3 -m venv
@@ -153,13 +153,14 @@ class SentenceReader:
 
     def support(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray) -> list[SupportingSentence]:
         """The supporting sentences: the best ``support_sentences`` units, each followed by the code block
-        it introduces; [] when the best scores below ``min_support_score``, or holds no number for a question
-        that asks for one."""
+        it introduces; [] when the best scores below ``min_support_score``, or holds no number (or is code) for a
+        question that asks for one."""
         ranked = self.candidates(question, chunks, query)
         if not ranked or ranked[0].sentence.score < self.config.min_support_score:
             return []
-        if asks_for_number(question) and not _NUMBER.search(ranked[0].sentence.text):
-            return []  # "How fast can an aardvark run?" is not answered by a sentence without a number
+        best = ranked[0].sentence
+        if asks_for_number(question) and (best.kind == "code" or not _NUMBER.search(best.text)):
+            return []  # "How fast can an aardvark run?" is not answered by a sentence without a number, nor by code
         chosen: list[SupportingSentence] = []
         for candidate in ranked[: self.config.support_sentences]:
             chosen.append(candidate.sentence)
