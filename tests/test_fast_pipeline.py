@@ -87,6 +87,11 @@ def split_units_kinds(text: str) -> list[tuple[str, str]]:
     return [(u.kind, text[u.start:u.end]) for u in split_units(text)]
 
 
+def test_a_session_cut_at_the_chunk_start_is_code():
+    text = "('banana')\n    3\n    >>> fruits.index('banana', 4)\n    6\n\nA list has methods."
+    assert [u.kind for u in split_units(text)] == ["code", "sentence"]
+
+
 def test_unit_embeddings_come_from_the_text_pass(tiny_model):
     texts = ["The aardvark is a mammal. It feeds on ants.", "Run it. Then stop the program now."]
     spans = [[(0, 25), (26, 43)], [(0, 7), (8, len(texts[1])), (0, len(texts[1]))]]

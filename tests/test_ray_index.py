@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # a tiny model, but a real Ray cluster and actor processes: 10-20 s a test (make test runs it)
 
 from gem_rag.rag import RagPipeline  # noqa: E402
 from gem_rag.rag.ray_index import index_with_ray  # noqa: E402

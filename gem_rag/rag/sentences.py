@@ -77,6 +77,8 @@ def _is_code(lines: list[str]) -> bool:
     first = lines[0]
     if _FENCE.match(first) or first.lstrip().startswith((">>>", "$ ", "...")):
         return True
+    if any(line.lstrip().startswith(">>> ") for line in lines):
+        return True  # a session cut at the chunk's start: "('banana')\n    3\n    >>> fruits.index(...)"
     return all(line.startswith(("  ", "\t")) for line in lines if line.strip()) and not _ITEM.match(first)
 
 
