@@ -169,6 +169,8 @@ class RagService:
         API serve at once; ``progress(share)`` (0..1) shows in the status, and questions get "ask again in a
         moment" until the pipeline is there (raises IndexBusyError if an indexing runs)."""
         self._claim(label)
+        with self._lock:
+            self.corpus_label = label
 
         def progress(share: float) -> None:
             with self._lock:

@@ -93,7 +93,7 @@ def load_model(backend: str | None = None):
 
 def index_is_cached(docs: list[Path] | None, model, store=None) -> bool:
     """False when --docs (or the bundled corpus) has no index in this machine's cache yet (nor a Chroma store)."""
-    return store is not None or index_folder(docs or [BUNDLED_CORPUS], model).exists()
+    return store is not None or index_folder(_docs_paths(docs), model).exists()
 
 
 def index_in_background(app, docs: list[Path] | None, model) -> None:
@@ -101,18 +101,15 @@ def index_in_background(app, docs: list[Path] | None, model) -> None:
     progress, the OpenAI API answers at once, and questions wait until the index is there."""
     from gem_rag.server.indexes import open_index
 
-    paths = docs or [BUNDLED_CORPUS]
-    label = "the bundled demo corpus" if not docs else ", ".join(str(p) for p in paths)
+    paths, label = _docs_paths(docs), _docs_label(docs)
     print(f"Indexing {label} in the background (first time only; later starts reuse the cache): the page shows "
           f"its progress and answers once it is done", file=sys.stderr, flush=True)
 
     def build(progress):
         pipeline, report = open_index(paths, model, on_progress=progress)
-        print(f"index ready: {len(pipeline.store)} chunks from {label}, {report.chunks_added} chunks embedded in "
-              f"{report.seconds:.1f} s", file=sys.stderr, flush=True)
+        _print_ready(pipeline, report, label)
         return pipeline, report
 
-    app.state.rag.corpus_label = label
     app.state.rag.start_opening(build, label)
 
 
@@ -121,8 +118,8 @@ def open_docs(docs: list[Path] | None, model, store=None, *, no_docs: bool = Fal
     a Chroma ``store`` only); in this machine's cache, or in ``store`` (from :func:`open_store`) when given."""
     from gem_rag.server.indexes import open_index, open_shared_index
 
-    paths = [] if no_docs else (docs or [BUNDLED_CORPUS])
-    label = "the bundled demo corpus" if not docs else ", ".join(str(p) for p in paths)
+    paths = [] if no_docs else _docs_paths(docs)
+    label = _docs_label(docs)
     if store is not None:
         where = store.where
         if paths:
@@ -134,11 +131,24 @@ def open_docs(docs: list[Path] | None, model, store=None, *, no_docs: bool = Fal
         if first_time:
             print(f"Indexing {label} (first time only; later starts reuse the cache)…", file=sys.stderr)
         pipeline, report = open_index(paths, model, progress=first_time)
+    _print_ready(pipeline, report, label)
+    return pipeline, label
+
+
+def _docs_paths(docs: list[Path] | None) -> list[Path]:
+    return docs or [BUNDLED_CORPUS]
+
+
+def _docs_label(docs: list[Path] | None) -> str:
+    return "the bundled demo corpus" if not docs else ", ".join(str(p) for p in docs)
+
+
+def _print_ready(pipeline, report, label: str) -> None:
+    """The "index ready" line on stderr, and the first files skipped."""
     changed = f", {report.chunks_added} chunks embedded in {report.seconds:.1f} s" if report.chunks_added else ""
-    print(f"index ready: {len(pipeline.store)} chunks from {label}{changed}", file=sys.stderr)
+    print(f"index ready: {len(pipeline.store)} chunks from {label}{changed}", file=sys.stderr, flush=True)
     for path, reason in report.files_skipped[:5]:
         print(f"  skipped {path}: {reason}", file=sys.stderr)
-    return pipeline, label
 
 
 def bind(host: str, port: int) -> socket.socket:
