@@ -4,6 +4,7 @@ The demo must index its corpus on first start in a few minutes on two CPU cores,
 selection is small on purpose (see SOURCE.md for the measured size and indexing time).
 
     .venv/bin/python demos/build_demo_corpus.py --data /work/shared/data/corpus
+    .venv/bin/python demos/build_demo_embeddings.py   # then the seed the demo's first start loads
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ in `texts/`, which is what `gem-rag demo` indexes.
 | `texts/wikipedia/` | {n_wiki} English Wikipedia articles (2017 dump sample, markup stripped): {wiki_titles} | CC BY-SA 3.0, (c) Wikipedia contributors; see each article's history on en.wikipedia.org |
 
 The texts are unchanged apart from the Wikipedia articles gaining a `# Title` line.
+
+`embeddings.npz` holds the vectors of these texts' chunks and sentences as the shipped model embeds them
+(derived from the texts above, under their licences), so the demo's first start need not embed them; `demos/build_demo_embeddings.py` rebuilds it.
 """
 
 

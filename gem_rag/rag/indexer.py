@@ -32,6 +32,7 @@ from gem_rag.rag.ingest import (Chunker, UnreadableFile, chunk_id, content_hash,
 from gem_rag.rag.sentences import Unit
 from gem_rag.rag.stores import VectorStore
 from gem_rag.rag.types import Chunk, IndexReport
+from gem_rag.rag.embedding_seed import EmbeddingSeed, split_seeded
 from gem_rag.rag.unit_index import UnitIndex, embed_units
 
 logger = logging.getLogger(__name__)
@@ -83,9 +84,13 @@ class Indexer:
         """The lock every change to the index holds (the pipeline's)."""
         return self._lock
 
-    def index(self, paths: str | os.PathLike | Sequence[str | os.PathLike], *, progress: bool = False) -> IndexReport:
+    def index(self, paths: str | os.PathLike | Sequence[str | os.PathLike], *, progress: bool = False,
+              seed: EmbeddingSeed | None = None) -> IndexReport:
         start = time.perf_counter()
         report = IndexReport()
+        if seed is not None and not seed.fits(self.embedder, self.config):
+            logger.info("the embedding seed was made with another model or settings (%s); embedding instead", seed.header)
+            seed = None
         folders = as_paths(paths)
         seen: set[str] = set()
         pending: list[tuple[str, str, list[Chunk]]] = []  # (source, hash, chunks) waiting for embedding
@@ -93,9 +98,9 @@ class Indexer:
             for entry in self.read_changed(folders, report, seen, progress=progress):
                 pending.append(entry)
                 if sum(len(c) for _, _, c in pending) >= FLUSH_CHUNKS:
-                    self._flush(pending, report)
+                    self._flush(pending, report, seed)
                     pending = []
-            self._flush(pending, report)
+            self._flush(pending, report, seed)
             self.remove_missing(folders, seen, report)
         report.seconds = time.perf_counter() - start
         logger.info("indexed %s", report)
@@ -146,11 +151,12 @@ class Indexer:
             report.files_skipped.append((str(file), reason))
             return None
 
-    def _flush(self, pending: list[tuple[str, str, list[Chunk]]], report: IndexReport) -> None:
+    def _flush(self, pending: list[tuple[str, str, list[Chunk]]], report: IndexReport,
+               seed: EmbeddingSeed | None = None) -> None:
         """Embed and store the new chunks of ``pending`` files, drop their stale chunks, record their hashes."""
         plans = self.plan(pending, report)
         new = [chunk for plan in plans for chunk in plan.new]
-        self.add_chunks(new)
+        self.add_chunks(new, seed)
         report.chunks_added += len(new)
         self.record(plans)
 
@@ -230,11 +236,26 @@ class Indexer:
         self.delete_ids(ids)
         return len(ids)
 
-    def add_chunks(self, chunks: list[Chunk]) -> None:
-        """Embed ``chunks`` (and their units) and store them."""
+    def add_chunks(self, chunks: list[Chunk], seed: EmbeddingSeed | None = None) -> None:
+        """Embed ``chunks`` (and their units) and store them; the texts ``seed`` holds (a seed that fits this
+        embedder) take its vectors instead of a forward pass."""
         for start in range(0, len(chunks), FLUSH_CHUNKS):
             batch = chunks[start: start + FLUSH_CHUNKS]
-            self.add_embedded(batch, *embed_chunks(self.embedder, self.model, batch, self.config))
+            self.add_embedded(batch, *self._embedded(batch, seed))
+
+    def _embedded(self, batch: list[Chunk], seed: EmbeddingSeed | None
+                  ) -> tuple[np.ndarray, list[list[Unit]], list[np.ndarray]]:
+        """:func:`embed_chunks` of ``batch``, in its order, with the chunks ``seed`` holds taken from it."""
+        found, missing = split_seeded(seed, [c.text for c in batch])
+        if not found:
+            return embed_chunks(self.embedder, self.model, batch, self.config)
+        logger.info("%d of %d chunks take their vectors from the embedding seed", len(found), len(batch))
+        if missing:
+            vectors, units, unit_vectors = embed_chunks(self.embedder, self.model, [batch[i] for i in missing],
+                                                        self.config)
+            found.update({i: (vectors[j], units[j], unit_vectors[j]) for j, i in enumerate(missing)})
+        rows = [found[i] for i in range(len(batch))]
+        return np.stack([row[0] for row in rows]), [row[1] for row in rows], [row[2] for row in rows]
 
     def add_embedded(self, chunks: Sequence[Chunk], vectors: np.ndarray, units: Sequence[Sequence[Unit]],
                      unit_vectors: Sequence[np.ndarray]) -> None:

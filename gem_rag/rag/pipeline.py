@@ -33,6 +33,7 @@ from gem_rag.rag.answer_generation import AnswerGenerator
 from gem_rag.rag.chunk_reader import ChunkReader
 from gem_rag.rag.cleaning import CLEANING_VERSION
 from gem_rag.rag.config import FIXED_ON_LIVE_PIPELINE, RagConfig
+from gem_rag.rag.embedding_seed import EmbeddingSeed
 from gem_rag.rag.indexer import Indexer
 from gem_rag.rag.ingest import Chunker, chunk_id
 from gem_rag.rag.kv import ChunkKV, KVCache, model_fingerprint
@@ -143,10 +144,13 @@ class RagPipeline:
             self.store.manifest = {**stored, **self.manifest()}
 
     # ------------------------------------------------------------------ indexing
-    def index(self, paths: str | os.PathLike | Sequence[str | os.PathLike], *, progress: bool = False) -> IndexReport:
+    def index(self, paths: str | os.PathLike | Sequence[str | os.PathLike], *, progress: bool = False,
+              seed: EmbeddingSeed | None = None) -> IndexReport:
         """Index files and folders (.txt .md .rst .html .jsonl). Unchanged files are skipped (content hash),
-        changed files re-indexed (only their new chunks embedded), files gone from an indexed folder removed."""
-        return self.indexer.index(paths, progress=progress)
+        changed files re-indexed (only their new chunks embedded), files gone from an indexed folder removed.
+        ``seed``: vectors computed ahead of time (:class:`gem_rag.rag.embedding_seed.EmbeddingSeed`) for the
+        texts it holds, used when it was made with this embedder and settings."""
+        return self.indexer.index(paths, progress=progress, seed=seed)
 
     def add_texts(self, texts: Sequence[str], metadatas: Sequence[dict] | None = None,
                   ids: Sequence[str] | None = None) -> list[str]:

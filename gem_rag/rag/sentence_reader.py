@@ -138,8 +138,8 @@ class SentenceReader:
                 text = chunk.text[unit.start: unit.end]
                 score = float(cosines[i]) + self.config.lexical_weight * sum(
                     weights[w] for w in sorted(asked & content_words(text))) / total
-                if unit.kind != "code" and (text[:1].islower() or text[:1] in ".,;:)*`"):
-                    score -= FRAGMENT_PENALTY  # the tail of a sentence cut at the chunk's start
+                if _is_fragment(unit, text, chunk.text):
+                    score -= FRAGMENT_PENALTY
                 if defines is not None and defines.match(text):
                     score += DEFINITION_BONUS  # "Albedo is ...", "A set is ..." for "What is albedo?"
                 if howto:
@@ -242,6 +242,18 @@ def _defining(question: str) -> re.Pattern | None:
         return None
     return re.compile(r"^\W*(?:an?\s+|the\s+)?`?" + re.escape(term) + r"s?`?\b[^.]{0,60}?\b(?:is|are|was|were|refers?\s+to|"
                       r"means?|describes?)\b", re.IGNORECASE)
+
+
+def _is_fragment(unit, text: str, chunk_text: str) -> bool:
+    """True for the tail of a unit cut at the chunk's start: a sentence that starts lower-case or with
+    punctuation, or a code session whose first line is neither a prompt (``>>>``, ``$``, ``...``), a fence nor
+    indented, at the chunk's very start (``.close()`` / ``>>> f.read()`` is the end of the previous chunk's
+    example, not an answer)."""
+    if unit.kind != "code":
+        return text[:1].islower() or text[:1] in ".,;:)*`"
+    at_line_start = unit.start == 0 or chunk_text[unit.start - 1] == "\n"
+    return (not chunk_text[: unit.start].strip() and at_line_start
+            and not text.startswith((">>>", "$", "...", "```", "~~~")))
 
 
 def _code_unit(units, i: int, chunk_text: str):

@@ -3,7 +3,9 @@
 An index of a set of paths lives under ``<GEM_RAG_CACHE>/indexes/<name>-<key>/``; the key hashes the
 resolved paths and the model name, so another model gets its own index (an index the pipeline refuses to
 load, e.g. made with other GEM weights, is rebuilt: it is only a cache). Reopening a cached index re-runs
-the (incremental) indexing, which only embeds new or changed files.
+the (incremental) indexing, which only embeds new or changed files. The bundled corpus's first index takes
+its vectors from the shipped seed (``BUNDLED_SEED``, :mod:`gem_rag.rag.embedding_seed`) where it fits the
+model, so the demo's first start embeds nothing.
 
 With ``--chroma HOST:PORT`` the index is a collection of that Chroma server instead, shared by every process
 that opens it (``open_shared_index``): nothing is cached here, the collection is never rebuilt (one indexed
@@ -30,6 +32,7 @@ from gem_rag.core.model import GemModel
 logger = logging.getLogger(__name__)
 
 BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "data" / "demo_corpus" / "texts"  # SOURCE.md: one up
+BUNDLED_SEED = BUNDLED_CORPUS.parent / "embeddings.npz"  # the bundled corpus embedded by the shipped model
 INDEX_FORMAT = 1  # bump when the cached layout written here changes
 
 
@@ -74,10 +77,11 @@ def open_index(paths: Path | Sequence[Path], model: GemModel | None = None, *, p
         from gem_rag.rag.ray_index import index_with_ray
 
         return pipeline, index_with_ray(pipeline, paths, folder=folder, **ray)
+    seed = bundled_seed(paths)
     if progress or on_progress is not None:
-        report = _index_with_progress(pipeline, paths, bar=progress, on_progress=on_progress)
+        report = _index_with_progress(pipeline, paths, bar=progress, on_progress=on_progress, seed=seed)
     else:
-        report = pipeline.index(paths)
+        report = pipeline.index(paths, seed=seed)
     if report.chunks_added or report.chunks_removed or not folder.exists():
         pipeline.save(folder)
     return pipeline, report
@@ -116,11 +120,27 @@ def open_shared_index(store, paths: Sequence[Path], model: GemModel | None = Non
         from gem_rag.rag.ray_index import index_with_ray
 
         return pipeline, index_with_ray(pipeline, paths, **ray)  # resumable from the store: no checkpoint folder
-    return pipeline, (_index_with_progress(pipeline, paths) if progress else pipeline.index(paths))
+    seed = bundled_seed(paths)
+    return pipeline, (_index_with_progress(pipeline, paths, seed=seed) if progress else pipeline.index(paths, seed=seed))
+
+
+def bundled_seed(paths: Sequence[Path]):
+    """The bundled corpus's EmbeddingSeed when ``paths`` hold the corpus (or part of it) and the seed loads,
+    else None (indexing then embeds as usual)."""
+    from gem_rag.rag.embedding_seed import EmbeddingSeed
+
+    corpus = BUNDLED_CORPUS.resolve()
+    if not BUNDLED_SEED.is_file() or not any(Path(p).resolve().is_relative_to(corpus) for p in paths):
+        return None
+    try:
+        return EmbeddingSeed.load(BUNDLED_SEED)
+    except ValueError as err:
+        logger.warning("%s", err)
+        return None
 
 
 def _index_with_progress(pipeline, paths: list[Path], *, bar: bool = True,
-                         on_progress: Callable[[float], None] | None = None):
+                         on_progress: Callable[[float], None] | None = None, seed=None):
     """``pipeline.index(paths)`` one file at a time, counting bytes (on a progress bar on stderr, and to
     ``on_progress(share)``), so the count moves while chunks are embedded (the slow part), then one pass over
     ``paths`` for removals and skipped files."""
@@ -134,7 +154,7 @@ def _index_with_progress(pipeline, paths: list[Path], *, bar: bool = True,
     total = sum(f.stat().st_size for f in files)
     with tqdm(total=total, desc="indexing", unit="B", unit_scale=True, disable=not bar) as shown:
         for file in files:
-            part = pipeline.index(file)
+            part = pipeline.index(file, seed=seed)
             added, indexed = added + part.chunks_added, indexed + part.files_indexed
             unchanged, duplicate = unchanged + part.chunks_unchanged, duplicate + part.chunks_duplicate
             done += file.stat().st_size
