@@ -92,6 +92,18 @@ def test_a_session_cut_at_the_chunk_start_is_code():
     assert [u.kind for u in split_units(text)] == ["code", "sentence"]
 
 
+def test_units_cut_at_the_chunk_start_are_fragments():
+    from gem_rag.rag.sentence_reader import _is_fragment
+
+    def fragments(text: str) -> list[bool]:
+        return [_is_fragment(u, text[u.start:u.end], text) for u in split_units(text)]
+
+    assert fragments(".close()\n    >>> f.read()\n    'text'\n\nA file has methods.") == [True, False]
+    assert fragments("and so it ends.\n\n    >>> f.read()\n    'text'") == [True, False]
+    assert fragments(">>> f = open('x')\n>>> f.read()\n\nA file has methods.") == [False, False]
+    assert fragments("    python3 -m venv tutorial-env\n\nThen activate it.") == [False, False]
+
+
 def test_unit_embeddings_come_from_the_text_pass(tiny_model):
     texts = ["The aardvark is a mammal. It feeds on ants.", "Run it. Then stop the program now."]
     spans = [[(0, 25), (26, 43)], [(0, 7), (8, len(texts[1])), (0, len(texts[1]))]]
