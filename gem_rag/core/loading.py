@@ -1,6 +1,6 @@
 """Model resolution: the bundled default, a ``.gguf`` file, a local folder, or a hub id already cached locally.
 
-GGUF files are dequantised once by ``transformers`` (~20 s) and re-saved as plain safetensors under
+GGUF files are dequantised once by ``transformers`` (~10 s) and re-saved as plain safetensors under
 the cache folder (``GEM_RAG_CACHE``, default ``~/.cache/gem_rag``); later loads take about a second.
 
 Example:
@@ -9,6 +9,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib.metadata
 import logging
@@ -16,6 +18,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from collections.abc import Iterator
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +59,10 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
     """Dequantise ``gguf_path`` into a plain safetensors folder ``out_dir`` (atomic: all or nothing)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    logger.info("Converting %s to safetensors in %s (once; ~20 s)", gguf_path.name, out_dir)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    logger.info("Converting %s to safetensors in %s (once; ~10 s)", gguf_path.name, out_dir)
+    with _gguf_read_once():
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
     # The weights are already dequantised to fp32: drop the GGUF quantiser so they save as plain tensors.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
@@ -76,6 +80,22 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+@contextlib.contextmanager
+def _gguf_read_once() -> Iterator[None]:
+    """transformers parses the GGUF file three times (tokenizer, config, weights) and rebuilds gguf's tensor-name
+    map for every tensor; while converting, both are memoised: one parse, one map per architecture, the same
+    safetensors bytes, 38 s -> 11 s here."""
+    import gguf
+
+    reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    gguf.GGUFReader = functools.lru_cache(maxsize=2)(reader)  # type: ignore[misc]
+    gguf.get_tensor_name_map = functools.lru_cache(maxsize=8)(name_map)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = reader, name_map  # type: ignore[misc]
 
 
 def _converted_folder_for(gguf_path: Path) -> Path:
