@@ -57,6 +57,7 @@ def extra_documents(rows: list[dict], root: Path, folder: Path) -> Path:
 
 def build(name: str, model, rows: list[dict], args):
     from gem_rag.rag import RagPipeline
+    from gem_rag.server.indexes import bundled_seed
 
     embedder_name, settings = PIPELINES[name]
     embedder = None
@@ -71,7 +72,8 @@ def build(name: str, model, rows: list[dict], args):
         pipeline = RagPipeline(model, embedder=embedder, **settings)
         extra = extra_documents(all_rows(), data_root(args.data_root), Path(args.cache) / "extra")
         started = time.perf_counter()
-        report = pipeline.index([DEMO_TEXTS, extra])
+        seed = bundled_seed([DEMO_TEXTS]) if embedder is None else None  # the demo texts' shipped GEM vectors
+        report = pipeline.index([DEMO_TEXTS, extra], seed=seed)
         logger.info("%s: indexed %d chunks in %.0f s", name, report.chunks_added, time.perf_counter() - started)
         pipeline.save(folder)
     return pipeline
