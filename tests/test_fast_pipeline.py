@@ -495,3 +495,17 @@ def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
     banana = [RetrievedChunk(Chunk(id="c2", text=code_text, metadata={}), 1.0, 1)]
     assert reader.support("How many calories are in a banana?", banana, np.array([0.0, 0.0, 0.0, 1.0])) == []
     assert reader.support("Show the banana example", banana, np.array([0.0, 0.0, 0.0, 1.0]))[0].kind == "code"
+
+
+def test_the_number_must_be_of_the_kind_asked_for():
+    from gem_rag.rag.sentence_reader import holds_asked_number
+
+    assert holds_asked_number("How many seconds is TAI ahead of UTC?", "TAI is exactly 36 seconds ahead of UTC.")
+    assert holds_asked_number("How many atomic clocks go into TAI?", "the time kept by over 400 atomic clocks")
+    assert holds_asked_number("how many spaces should i indent with", "Use 4-space indentation, and no tabs.")
+    assert not holds_asked_number("How many aardvarks live in zoos today?", "Aardvarks live for up to 23 years.")
+    assert holds_asked_number("When did it lose popularity?", "after production started in the Soviet Union in 1974.")
+    assert holds_asked_number("In what year was it built?", "It was built in the 18th century.")
+    assert not holds_asked_number("In which year did Ampère discover his law?", "a force between two parallel wires")
+    assert not holds_asked_number("When was it built?", "It may be old.")  # "may", not May
+    assert holds_asked_number("How long do aardvarks live?", "Aardvarks live for up to 23 years.")

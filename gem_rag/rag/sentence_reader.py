@@ -8,7 +8,8 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    how-to ones, ``CODE_PENALTY`` for a code block (how-to questions favour sentences that introduce or
    hold code instead). The best unit is the support, with the code block right after it when it introduces
    one ("... run:"); below ``min_support_score`` the reader abstains, and so it does when the question asks for
-   a number ("how many ...?", "in what year ...?") and the best unit holds none or is code. (Chosen on the development
+   a number ("how many ...?", "in what year ...?") and the best unit is code or lacks that kind of number (a
+   year for "when did ...?", a count of X for "how many X ...?": :func:`holds_asked_number`). (Chosen on the development
    set, benchmarks/dev: docs/benchmarks.md, "Reader".)
 2. **Answer**, by the kind of question:
    - how-to ("how do I ...") whose support introduces or contains code: the code, e.g. ``python3 -m venv
@@ -46,8 +47,13 @@ _DEFINITION = re.compile(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))\s+(?
 _NUMBER_QUESTION = re.compile(r"^\s*(?:how\s+(?:many|much|long|old|far|fast|big|large|tall|high|often|deep|heavy)\b|"
                               r"(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b|"
                               r"what\s+(?:percentage|proportion)\b)", re.IGNORECASE)
-_NUMBER = re.compile(r"\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
-                     r"sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?)\b", re.IGNORECASE)
+_NUMBER_WORDS = (r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
+                 r"eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?")
+_NUMBER = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE)
+_TIME_QUESTION = re.compile(r"^\s*(?:(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b)", re.IGNORECASE)
+_TIME = re.compile(r"\b\d{3,4}\b|\b\d{1,2}(?:st|nd|rd|th)[\s-]+century\b|\b(?:BCE?|AD|CE)\b|\b(?:January|February|March|"
+                   r"April|May|June|July|August|September|October|November|December)\b")
+_HOW_MANY = re.compile(r"^\s*how\s+many\s+(\w+)", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*$")  # "list.reverse()", "json.dump(obj, fp, *, skipkeys=False)"
 _WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|what\s+for\b)", re.IGNORECASE)
 _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
@@ -75,6 +81,19 @@ def question_kind(question: str) -> str:
 def asks_for_number(question: str) -> bool:
     """True for questions a number answers: "How many ...?", "In what year ...?", "When did ...?"."""
     return bool(_NUMBER_QUESTION.match(question))
+
+
+def holds_asked_number(question: str, text: str) -> bool:
+    """True when ``text`` holds the kind of number ``question`` asks for: a year, century or month for "when
+    did ...?" / "in what year ...?"; a count of the thing counted for "how many X ...?" (a number, then X within
+    three words: "36 seconds", "over 400 atomic clocks", "4-space"); else any number."""
+    if _TIME_QUESTION.match(question):
+        return bool(_TIME.search(text))
+    counted = _HOW_MANY.match(question)
+    if counted:
+        stem = re.escape(counted.group(1)[:STEM])
+        return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{_NUMBER_WORDS}))\W+(?:\w+\W+){{0,2}}{stem}", text, re.IGNORECASE))
+    return bool(_NUMBER.search(text))
 
 
 def definition_term(question: str) -> str | None:
@@ -159,8 +178,8 @@ class SentenceReader:
         if not ranked or ranked[0].sentence.score < self.config.min_support_score:
             return []
         best = ranked[0].sentence
-        if asks_for_number(question) and (best.kind == "code" or not _NUMBER.search(best.text)):
-            return []  # "How fast can an aardvark run?" is not answered by a sentence without a number, nor by code
+        if asks_for_number(question) and (best.kind == "code" or not holds_asked_number(question, best.text)):
+            return []  # "How many aardvarks live in zoos?" is not answered by "... live for up to 23 years", nor by code
         chosen: list[SupportingSentence] = []
         for candidate in ranked[: self.config.support_sentences]:
             chosen.append(candidate.sentence)
