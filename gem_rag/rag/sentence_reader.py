@@ -159,7 +159,7 @@ class SentenceReader:
                     weights[w] for w in sorted(asked & content_words(text))) / total
                 if _is_fragment(unit, text, chunk.text):
                     score -= FRAGMENT_PENALTY
-                if defines is not None and defines.match(text):
+                if defines is not None and defines.search(text):
                     score += DEFINITION_BONUS  # "Albedo is ...", "A set is ..." for "What is albedo?"
                 if howto:
                     score += HOWTO_BONUS * ((_code_unit(units, i, chunk.text) is not None) + ("`" in text))
@@ -255,12 +255,15 @@ def _term(question: str) -> str:
 
 
 def _defining(question: str) -> re.Pattern | None:
-    """A pattern for sentences that define the term a definition question asks about ("X is/are/refers to")."""
+    """A pattern (for ``search``) for sentences that define the term a definition question asks about: "X is/are/
+    refers to ..." at the start (the term possibly marked up: "A *namespace* is"), or "... is called (an) X"."""
     term = _term(question)
     if not term:
         return None
-    return re.compile(r"^\W*(?:an?\s+|the\s+)?`?" + re.escape(term) + r"s?`?\b[^.]{0,60}?\b(?:is|are|was|were|refers?\s+to|"
-                      r"means?|describes?)\b", re.IGNORECASE)
+    marked = r"[`*]?" + re.escape(term) + r"s?[`*]?"
+    return re.compile(r"^\W*(?:an?\s+|the\s+)?" + marked + r"\b[^.]{0,60}?\b(?:is|are|was|were|refers?\s+to|means?|"
+                      r"describes?)\b|\b(?:is|are)\s+(?:called|known\s+as|termed|named)\s+(?:an?\s+|the\s+)?" + marked
+                      + r"(?:\W|$)", re.IGNORECASE)
 
 
 def _is_fragment(unit, text: str, chunk_text: str) -> bool:
