@@ -60,6 +60,7 @@ def run_reader(pipeline, reader: str, questions) -> dict:
             "gold_in_support": mean([contains(r["support"], r["gold"]) for r in rows]),
             "gold_in_answer_or_support": mean([contains(r["answer"] + " \n " + r["support"], r["gold"]) for r in rows]),
             "abstained": sum(r["abstained"] for r in rows),
+            "abstained_on": [{"question": r["question"], "gold": r["gold"]} for r in rows if r["abstained"]],
             "gold_paragraph_retrieved": mean([r["gold_paragraph_retrieved"] for r in rows]),
             "p50_s": round(float(np.median([r["seconds"] for r in rows])), 3), "examples": rows[:12]}
 
