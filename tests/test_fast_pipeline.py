@@ -102,6 +102,11 @@ def test_units_cut_at_the_chunk_start_are_fragments():
     assert fragments("and so it ends.\n\n    >>> f.read()\n    'text'") == [True, False]
     assert fragments(">>> f = open('x')\n>>> f.read()\n\nA file has methods.") == [False, False]
     assert fragments("    python3 -m venv tutorial-env\n\nThen activate it.") == [False, False]
+    cut = "Control-D` on Unix, `Control-Z` on Windows) at the prompt exits.\n\nThen (`quit()`) works too."
+    [head, tail] = split_units(cut)
+    assert _is_fragment(head, cut[head.start:head.end], cut, continues=True)  # a later chunk of its document
+    assert not _is_fragment(head, cut[head.start:head.end], cut)  # the document's first chunk starts it
+    assert not _is_fragment(tail, cut[tail.start:tail.end], cut, continues=True)  # not at the chunk's start
 
 
 def test_unit_embeddings_come_from_the_text_pass(tiny_model):

@@ -157,7 +157,7 @@ class SentenceReader:
                 text = chunk.text[unit.start: unit.end]
                 score = float(cosines[i]) + self.config.lexical_weight * sum(
                     weights[w] for w in sorted(asked & content_words(text))) / total
-                if _is_fragment(unit, text, chunk.text):
+                if _is_fragment(unit, text, chunk.text, chunk.metadata.get("start", 0) > 0):
                     score -= FRAGMENT_PENALTY
                 if defines is not None and defines.search(text):
                     score += DEFINITION_BONUS  # "Albedo is ...", "A set is ..." for "What is albedo?"
@@ -266,16 +266,18 @@ def _defining(question: str) -> re.Pattern | None:
                       + r"(?:\W|$)", re.IGNORECASE)
 
 
-def _is_fragment(unit, text: str, chunk_text: str) -> bool:
+def _is_fragment(unit, text: str, chunk_text: str, continues: bool = False) -> bool:
     """True for the tail of a unit cut at the chunk's start: a sentence that starts lower-case or with
-    punctuation, or a code session whose first line is neither a prompt (``>>>``, ``$``, ``...``), a fence nor
-    indented, at the chunk's very start (``.close()`` / ``>>> f.read()`` is the end of the previous chunk's
-    example, not an answer)."""
+    punctuation, or, first in a chunk that ``continues`` its document (not its first chunk), one whose backticks
+    or parentheses do not pair (``Control-D` on Unix, `Control-Z` on Windows) at the ...``); or a code session
+    whose first line is neither a prompt (``>>>``, ``$``, ``...``), a fence nor indented, at the chunk's very start
+    (``.close()`` / ``>>> f.read()`` is the end of the previous chunk's example, not an answer)."""
+    first = not chunk_text[: unit.start].strip()
     if unit.kind != "code":
-        return text[:1].islower() or text[:1] in ".,;:)*`"
+        unpaired = text.count("`") % 2 == 1 or text.count(")") > text.count("(")
+        return text[:1].islower() or text[:1] in ".,;:)*`" or (continues and first and unpaired)
     at_line_start = unit.start == 0 or chunk_text[unit.start - 1] == "\n"
-    return (not chunk_text[: unit.start].strip() and at_line_start
-            and not text.startswith((">>>", "$", "...", "```", "~~~")))
+    return first and at_line_start and not text.startswith((">>>", "$", "...", "```", "~~~"))
 
 
 def _code_unit(units, i: int, chunk_text: str):

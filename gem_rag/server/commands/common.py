@@ -145,7 +145,7 @@ def _docs_label(docs: list[Path] | None) -> str:
 
 def _print_ready(pipeline, report, label: str) -> None:
     """The "index ready" line on stderr, and the first files skipped."""
-    changed = f", {report.chunks_added} chunks embedded in {report.seconds:.1f} s" if report.chunks_added else ""
+    changed = f", {report.chunks_added} chunks added in {report.seconds:.1f} s" if report.chunks_added else ""
     print(f"index ready: {len(pipeline.store)} chunks from {label}{changed}", file=sys.stderr, flush=True)
     for path, reason in report.files_skipped[:5]:
         print(f"  skipped {path}: {reason}", file=sys.stderr)
