@@ -86,3 +86,11 @@ def test_the_bundled_seed_fits_the_shipped_model_and_corpus(model, tmp_path, mon
     assert np.abs((stored * fresh).sum(axis=1) - 1).max() < tolerance
     for chunk, units in zip(chunks, fresh_units):
         assert np.abs((pipeline.indexer.units.vectors(chunk.id) * units).sum(axis=1) - 1).max() < tolerance + 2e-3
+
+
+def test_the_bundled_seed_is_offered_for_the_bundled_corpus_only(tmp_path):
+    from gem_rag.server.indexes import BUNDLED_CORPUS, bundled_seed
+
+    assert isinstance(bundled_seed([BUNDLED_CORPUS]), EmbeddingSeed)
+    assert isinstance(bundled_seed([BUNDLED_CORPUS / "wikipedia", tmp_path]), EmbeddingSeed)  # part of it, with others
+    assert bundled_seed([tmp_path]) is None
