@@ -514,3 +514,14 @@ def test_the_number_must_be_of_the_kind_asked_for():
     assert not holds_asked_number("In which year did Ampère discover his law?", "a force between two parallel wires")
     assert not holds_asked_number("When was it built?", "It may be old.")  # "may", not May
     assert holds_asked_number("How long do aardvarks live?", "Aardvarks live for up to 23 years.")
+
+
+def test_question_kinds_and_the_term_a_definition_asks_about():
+    from gem_rag.rag.sentence_reader import definition_term, question_kind
+
+    assert [question_kind(q) for q in ("How do I create a venv?", "Why use with?", "What is albedo?",
+                                       "What is the capital of France?")] == ["howto", "why", "definition", "fact"]
+    assert definition_term("what does the word aardvark actually mean") == "aardvark"
+    assert definition_term("What is a namespace in Python?") == "namespace"
+    assert definition_term("What is name mangling in Python classes?") == "name mangling"
+    assert definition_term("How do I create a venv?") is None

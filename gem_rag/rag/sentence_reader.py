@@ -249,9 +249,11 @@ class SentenceReader:
 
 def _term(question: str) -> str:
     """The term a definition question asks about: "What is an aardvark?" -> "aardvark"."""
-    term = re.sub(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))|define|what\s+does)\s+(?:an?\s+|the\s+)?", "",
-                  question.strip().rstrip("?").lower())
-    return re.sub(r"\s+(?:mean|in python.*|exactly|actually)$", "", term).strip(" `'\"")
+    term = re.sub(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))|define|what\s+does)\s+(?:an?\s+|the\s+)?"
+                  r"(?:(?:word|term)\s+(?=\S))?", "", question.strip().rstrip("?").lower())
+    while (shorter := re.sub(r"\s+(?:mean|in python.*|exactly|actually|really)$", "", term)) != term:
+        term = shorter  # "the word aardvark actually mean" -> "aardvark"
+    return term.strip(" `'\"")
 
 
 def _defining(question: str) -> re.Pattern | None:
