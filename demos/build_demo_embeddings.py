@@ -3,7 +3,7 @@
 The demo's first start takes the corpus's vectors from this file instead of embedding 371 chunks for minutes
 (see gem_rag/rag/embedding_seed.py). Run it after the corpus, the chunker, the sentence splitter or the
 shipped weights change: a seed that no longer fits is ignored chunk by chunk (those chunks are embedded at
-first start), never used wrongly, and tests/test_demo_seed.py fails until it is rebuilt.
+first start), never used wrongly, and tests/test_embedding_seed.py fails until it is rebuilt.
 
     .venv/bin/python demos/build_demo_embeddings.py
 """

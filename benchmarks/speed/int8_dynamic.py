@@ -21,7 +21,6 @@ import torch
 from benchmarks.common import machine, write_json
 from benchmarks.speed.backends import PROMPT, median_rate
 
-logger = logging.getLogger(__name__)
 CORPUS = Path(__file__).resolve().parents[2] / "gem_rag" / "data" / "demo_corpus" / "texts"
 
 

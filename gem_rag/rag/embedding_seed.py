@@ -1,6 +1,6 @@
 """EmbeddingSeed: chunk and unit vectors computed ahead of time, so indexing texts it holds costs no forward pass.
 
-A seed is one ``.npz`` file for one model and one set of embedding settings: per chunk text (its SHA-1) the
+A seed is one ``.npz`` file for one model and one set of embedding settings: per chunk text (its SHA-256) the
 chunk's vector and its units' spans and vectors, as :func:`gem_rag.rag.indexer.embed_chunks` returned them.
 Indexing takes a chunk's vectors from the seed only when the seed was made with the same model, artefact,
 dimension, token budget and unit scope, and the chunk's units (re-split now, no model needed) have the spans
@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gem_rag.rag.config import RagConfig
+from gem_rag.rag.ingest import content_hash
 from gem_rag.rag.manifest import embedder_manifest
 from gem_rag.rag.sentences import Unit, split_units
 
@@ -43,14 +43,10 @@ def seed_header(embedder, config: RagConfig) -> dict:
             "unit_scope": config.unit_scope}
 
 
-def text_digest(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
 @dataclass
 class EmbeddingSeed:
     header: dict
-    digests: list[str]  # (n,) SHA-1 of each chunk text
+    digests: list[str]  # (n,) content_hash of each chunk text
     vectors: np.ndarray  # (n, dim) float32 chunk vectors
     unit_counts: np.ndarray  # (n,) units per chunk
     unit_spans: np.ndarray  # (total units, 2) start, end in the chunk text
@@ -70,7 +66,7 @@ class EmbeddingSeed:
     def lookup(self, text: str) -> tuple[np.ndarray, list[Unit], np.ndarray] | None:
         """(vector, units, (m, dim) unit vectors) of ``text``, or None when the seed lacks it or its units now
         split differently."""
-        found = self._rows.get(text_digest(text))
+        found = self._rows.get(content_hash(text))
         if found is None:
             return None
         row, first, last = found
@@ -89,7 +85,7 @@ class EmbeddingSeed:
         units = [indexer.units.units(i) for i in ids]
         dim = vectors.shape[1]
         unit_vectors = [indexer.units.vectors(i) if u else np.zeros((0, dim), np.float32) for i, u in zip(ids, units)]
-        return cls(seed_header(pipeline.embedder, pipeline.config), [text_digest(c.text) for c in chunks], vectors,
+        return cls(seed_header(pipeline.embedder, pipeline.config), [content_hash(c.text) for c in chunks], vectors,
                    np.array([len(u) for u in units], np.int64),
                    np.array([[u.start, u.end] for us in units for u in us], np.int64).reshape(-1, 2),
                    np.concatenate(unit_vectors).astype(np.float16) if unit_vectors else np.zeros((0, dim), np.float16))
