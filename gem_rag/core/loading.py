@@ -86,7 +86,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
 def _gguf_read_once() -> Iterator[None]:
     """transformers parses the GGUF file three times (tokenizer, config, weights) and rebuilds gguf's tensor-name
     map for every tensor; while converting, both are memoised: one parse, one map per architecture, the same
-    safetensors bytes, 38 s -> 11 s here."""
+    safetensors bytes, 28.9 s -> 9.0 s here (docs/gguf_conversion.json)."""
     import gguf
 
     reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
