@@ -17,6 +17,7 @@ once: faster prefill, slower decode); ``two-model`` (all-MiniLM-L6-v2 embeds, to
 Usage:
     python -m benchmarks.speed.backends --json docs/backends.json
     python -m benchmarks.speed.backends --engine llamacpp      # one engine, figures to stdout
+    python -m benchmarks.speed.backends --decode-only --json docs/decode.json   # decode rates alone (minutes)
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def dev_questions() -> list[dict]:
     return [row for row in all_rows() if row["corpus"] == "demo"]
 
 
-def run_engine(engine: str, threads: int, questions: int) -> dict:
+def run_engine(engine: str, threads: int, questions: int, decode_only: bool = False) -> dict:
     import torch
 
     from gem_rag import GemModel
@@ -109,6 +110,8 @@ def run_engine(engine: str, threads: int, questions: int) -> dict:
         embedder = EncoderEmbedder.minilm()
     else:
         out["decode_tokens_per_s"] = decode_rates(model, engine, threads)
+    if decode_only:
+        return out
     pipeline = RagPipeline(model, embedder=embedder)
     report = pipeline.index(BUNDLED_CORPUS)
     out["index"] = {"chunks": report.chunks_added, "seconds": round(report.seconds, 1),
@@ -133,31 +136,51 @@ def main() -> None:
     parser = benchmark_arguments(__doc__, "runs/backends")
     parser.add_argument("--engine", choices=ENGINES, help="run one engine in this process and print its figures")
     parser.add_argument("--questions", type=int, default=95, help="development questions on the demo corpus")
+    parser.add_argument("--decode-only", action="store_true",
+                        help="decode rates only (the engines with a decode loop), ratios of those")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.engine:
-        print(json.dumps(run_engine(args.engine, args.threads, args.questions)))
+        print(json.dumps(run_engine(args.engine, args.threads, args.questions, args.decode_only)))
         return
-    partial = Path(args.cache) / "partial.json"  # finished engines, so a killed run resumes where it stopped
-    results = json.loads(partial.read_text()) if partial.is_file() else {}
-    for engine in ENGINES:
+    engines = [e for e in ENGINES if e != "two-model"] if args.decode_only else ENGINES
+    partial = Path(args.cache) / ("partial_decode.json" if args.decode_only else "partial.json")
+    results = json.loads(partial.read_text()) if partial.is_file() else {}  # finished engines: a killed run resumes
+    for engine in engines:
         if engine in results:
             continue
         logger.info("engine %s ...", engine)
         done = subprocess.run([sys.executable, "-m", "benchmarks.speed.backends", "--engine", engine,
-                               "--threads", str(args.threads), "--questions", str(args.questions)],
+                               "--threads", str(args.threads), "--questions", str(args.questions)]
+                              + ["--decode-only"] * args.decode_only,
                               capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
         if done.returncode:
             raise SystemExit(f"{engine} failed:\n{done.stderr[-3000:]}")
         results[engine] = json.loads(done.stdout.strip().splitlines()[-1])
         write_json(partial, results)
         logger.info("%s: %s", engine, {k: v for k, v in results[engine].items() if k != "answers"})
-    report = {"what": "GemModel backends: decode, indexing, answers, memory; each engine in its own process",
-              "command": "python -m benchmarks.speed.backends --json docs/backends.json",
-              "machine": machine(args.threads), "engines": results, "ratios": ratios(results)}
+    if args.decode_only:
+        report = {"what": "GemModel decode rates on both backends; each engine in its own process",
+                  "command": f"python -m benchmarks.speed.backends --decode-only --threads {args.threads}",
+                  "machine": machine(args.threads), "engines": results, "ratios": decode_ratios(results)}
+    else:
+        report = {"what": "GemModel backends: decode, indexing, answers, memory; each engine in its own process",
+                  "command": "python -m benchmarks.speed.backends --json docs/backends.json",
+                  "machine": machine(args.threads), "engines": results, "ratios": ratios(results)}
     logger.info("ratios: %s", report["ratios"])
     if args.json:
         write_json(args.json, report)
+
+
+def decode_ratios(results: dict) -> dict:
+    rates = {engine: out["decode_tokens_per_s"] for engine, out in results.items()}
+    return {"decode_torch_over_transformers": round(rates["torch"]["gem_generate"] / rates["torch"]["transformers_generate"], 2),
+            "decode_llamacpp_over_torch": round(rates["llamacpp"]["gem_generate"] / rates["torch"]["gem_generate"], 2),
+            "decode_llamacpp_f16_over_torch": round(rates["llamacpp-f16"]["gem_generate"] / rates["torch"]["gem_generate"], 2),
+            "decode_llamacpp_over_its_ceiling": round(rates["llamacpp"]["gem_generate"]
+                                                      / rates["llamacpp"]["llama_cpp_python_Llama"], 2),
+            "decode_llamacpp_f16_over_its_ceiling": round(rates["llamacpp-f16"]["gem_generate"]
+                                                          / rates["llamacpp-f16"]["llama_cpp_python_Llama"], 2)}
 
 
 def ratios(results: dict) -> dict:

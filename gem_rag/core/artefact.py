@@ -121,6 +121,38 @@ class SwitchedModule(torch.nn.Module):
         return (self.adapted if self.adapter.is_active else self.base)(*args, **kwargs)
 
 
+def _apply_update(model, modules: dict, tensors: dict, key: str, weights_path: Path, scale: float,
+                  adapter: EmbeddingAdapter | None) -> None:
+    """Apply one weight update of the artefact (``<module>.lora_A`` with its ``lora_B``, or ``<module>.delta``):
+    merged into the layer, or behind a switch that only embedding passes turn on (``adapter``)."""
+    name, kind = key.rsplit(".", 1)
+    layer = modules.get(name)
+    if layer is None or not isinstance(getattr(layer, "weight", None), torch.Tensor):
+        raise ArtefactError(f"{weights_path}: module {name!r} does not exist in this base model")
+    if kind == "lora_A":
+        lora_a, lora_b = tensors[key].float(), tensors[f"{name}.lora_B"].float()
+        shape = (lora_b.shape[0], lora_a.shape[1])
+    elif kind == "delta":
+        delta = tensors[key].float()
+        shape = tuple(delta.shape)
+    else:
+        raise ArtefactError(f"{weights_path}: unknown tensor kind {kind!r} in {key!r}")
+    if tuple(shape) != tuple(layer.weight.shape):
+        raise ArtefactError(f"{weights_path}: {key} makes an update of shape {tuple(shape)}, layer is {tuple(layer.weight.shape)}")
+    if kind == "lora_A" and adapter is not None:
+        switched: torch.nn.Module = SwitchedLinear(layer, adapter, lora_a, lora_b, scale)
+    else:
+        update = scale * (lora_b @ lora_a) if kind == "lora_A" else delta
+        if adapter is None:  # merged: every pass uses the update
+            layer.weight += update.to(layer.weight.dtype)
+            return
+        adapted = copy.deepcopy(layer)
+        adapted.weight += update.to(layer.weight.dtype)
+        switched = SwitchedModule(layer, adapted, adapter)
+    parent_name, _, child = name.rpartition(".")
+    setattr(modules[parent_name] if parent_name else model, child, switched)
+
+
 def apply_artefact(model, tokenizer, path: str | Path) -> tuple[dict, EmbeddingAdapter | None]:
     """Register the artefact's special tokens and apply its weight updates to ``model``.
 
@@ -153,33 +185,7 @@ def apply_artefact(model, tokenizer, path: str | Path) -> tuple[dict, EmbeddingA
     with torch.no_grad():
         model.get_input_embeddings().weight[ids] = special.to(model.dtype)
         for key in sorted(tensors):
-            name, kind = key.rsplit(".", 1)
-            if kind == "lora_B":
-                continue
-            layer = modules.get(name)
-            if layer is None or not isinstance(getattr(layer, "weight", None), torch.Tensor):
-                raise ArtefactError(f"{weights_path}: module {name!r} does not exist in this base model")
-            if kind == "lora_A":
-                lora_a, lora_b = tensors[key].float(), tensors[f"{name}.lora_B"].float()
-                shape = (lora_b.shape[0], lora_a.shape[1])
-            elif kind == "delta":
-                delta = tensors[key].float()
-                shape = tuple(delta.shape)
-            else:
-                raise ArtefactError(f"{weights_path}: unknown tensor kind {kind!r} in {key!r}")
-            if tuple(shape) != tuple(layer.weight.shape):
-                raise ArtefactError(f"{weights_path}: {key} makes an update of shape {tuple(shape)}, layer is {tuple(layer.weight.shape)}")
-            if kind == "lora_A" and adapter is not None:
-                switched: torch.nn.Module = SwitchedLinear(layer, adapter, lora_a, lora_b, scale)
-            else:
-                update = scale * (lora_b @ lora_a) if kind == "lora_A" else delta
-                if adapter is None:  # merged: every pass uses the update
-                    layer.weight += update.to(layer.weight.dtype)
-                    continue
-                adapted = copy.deepcopy(layer)
-                adapted.weight += update.to(layer.weight.dtype)
-                switched = SwitchedModule(layer, adapted, adapter)
-            parent_name, _, child = name.rpartition(".")
-            setattr(modules[parent_name] if parent_name else model, child, switched)
+            if not key.endswith(".lora_B"):  # read with its lora_A
+                _apply_update(model, modules, tensors, key, weights_path, scale, adapter)
     logger.info("Applied GEM artefact %s (%d tensors, adapter scope %s)", path, len(tensors), scope)
     return card, adapter

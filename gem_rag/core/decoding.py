@@ -165,7 +165,7 @@ class PieceGeneration(TokenStream):
         instead of one prompt copy per beam.
         """
         model, params, width = self.model, self.params, self.beams
-        stop_ids, dtype = model.eos_token_ids, model.dtype
+        stop_ids = model.eos_token_ids
         decoding = model.start_decoding([self._pieces_in])
         logits, prompt_length = decoding.logits, decoding.prompt_length
         self._pieces_in = []
@@ -202,12 +202,7 @@ class PieceGeneration(TokenStream):
             if not kept or (finished and max(f[0] for f in finished) >= max(k[0] for k in kept)):
                 break
             n = len(kept)
-            allowed = torch.zeros((n, cache_length + n), dtype=torch.bool)
-            allowed[:, :prompt_length] = True
-            for j, (_, b, _, _) in enumerate(kept):
-                allowed[j, beams[b][2]] = True  # the hypothesis's own earlier tokens
-                allowed[j, cache_length + j] = True
-            mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+            mask = _tree_mask([beams[b][2] for _, b, _, _ in kept], prompt_length, cache_length, model.dtype)
             logits = decoding.advance_tree([k[2] for k in kept], [prompt_length + len(beams[k[1]][1]) for k in kept],
                                            mask)  # (n, V)
             beams = [(score, beams[b][1] + [token], beams[b][2] + [cache_length + j], constraint)
@@ -247,3 +242,15 @@ class PieceGeneration(TokenStream):
         text, n_generated, reason = yield from stream_decoded(tokens, self.model.tokenizer, self.model.eos_token_ids,
                                                               self.params.stop, self.stop_pattern)
         self.result = GenerationResult(text, self.prompt_tokens, n_generated, reason)
+
+
+def _tree_mask(own_entries: list[list[int]], prompt_length: int, cache_length: int, dtype: torch.dtype) -> torch.Tensor:
+    """(n, cache_length + n) float additive mask for one beam step of n hypotheses: hypothesis j's new token
+    sees the prompt, its own earlier tokens (cache entries ``own_entries[j]``) and itself."""
+    n = len(own_entries)
+    allowed = torch.zeros((n, cache_length + n), dtype=torch.bool)
+    allowed[:, :prompt_length] = True
+    for j, entries in enumerate(own_entries):
+        allowed[j, entries] = True
+        allowed[j, cache_length + j] = True
+    return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)

@@ -150,6 +150,23 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
 
 
+def _add_cosines(report: ConsistencyReport, model, question: str, answer: str, chunks: list[str], cited: int,
+                 chunk_embeddings: np.ndarray | None) -> None:
+    """The report's cosines in the model's embedding space: answer-chunk, question-chunk, question-answer (the
+    chunk the answer is attributed to, its vector from ``chunk_embeddings`` when given)."""
+    q = model.embed(question, kind="query")
+    if chunk_embeddings is not None:
+        if len(chunk_embeddings) != len(chunks) or np.shape(chunk_embeddings)[-1] != model.embedding_dim:
+            raise ValueError(f"chunk_embeddings must be ({len(chunks)}, {model.embedding_dim}), "
+                             f"got {np.shape(chunk_embeddings)}")
+        answer_vec, chunk_vec = model.embed(answer), np.asarray(chunk_embeddings[cited], dtype=np.float32)
+    else:
+        answer_vec, chunk_vec = model.embed([answer, chunks[cited]])
+    report.embedding_agreement = _cosine(answer_vec, chunk_vec)
+    report.query_chunk_cosine = _cosine(q, chunk_vec)
+    report.query_answer_cosine = _cosine(q, answer_vec)
+
+
 def answer_consistency(model, question: str, answer: str, chunks: Sequence[str], scores: Sequence[float] | None = None,
                        *, judge: bool = False, abstained: bool | None = None, embed: bool = True,
                        judge_scores: Sequence[float] | None = None, judge_method: str = "question_likelihood",
@@ -196,18 +213,7 @@ def answer_consistency(model, question: str, answer: str, chunks: Sequence[str],
     needs_model = (embed and not abstained) or judge or judge_scores is not None
     model = resolve_model(model) if needs_model else model
     if embed and not abstained:
-        cited = index if index is not None else 0
-        q = model.embed(question, kind="query")
-        if chunk_embeddings is not None:
-            if len(chunk_embeddings) != len(chunks) or np.shape(chunk_embeddings)[-1] != model.embedding_dim:
-                raise ValueError(f"chunk_embeddings must be ({len(chunks)}, {model.embedding_dim}), "
-                                 f"got {np.shape(chunk_embeddings)}")
-            answer_vec, chunk_vec = model.embed(answer), np.asarray(chunk_embeddings[cited], dtype=np.float32)
-        else:
-            answer_vec, chunk_vec = model.embed([answer, chunks[cited]])
-        report.embedding_agreement = _cosine(answer_vec, chunk_vec)
-        report.query_chunk_cosine = _cosine(q, chunk_vec)
-        report.query_answer_cosine = _cosine(q, answer_vec)
+        _add_cosines(report, model, question, answer, chunks, index if index is not None else 0, chunk_embeddings)
     if judge or judge_scores is not None:
         p_yes = list(judge_scores) if judge_scores is not None else judge_relevance(model, question, chunks, method=judge_method)
         retriever = list(scores) if scores is not None else [-float(r) for r in range(len(chunks))]
