@@ -502,6 +502,29 @@ def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
     assert reader.support("Show the banana example", banana, np.array([0.0, 0.0, 0.0, 1.0]))[0].kind == "code"
 
 
+def test_a_sentence_that_opens_with_a_pronoun_is_answered_with_the_sentence_it_refers_to():
+    from types import SimpleNamespace
+
+    from gem_rag.rag.sentence_reader import ReadResult, SentenceReader
+    from gem_rag.rag.types import RetrievedChunk
+    from gem_rag.rag.unit_index import UnitIndex
+
+    text = "International Atomic Time (TAI) is a time standard. It is the basis for Coordinated Universal Time."
+    units = split_units(text)
+    index = UnitIndex()
+    index.add(["c1"], [units], [np.eye(len(units), 4, dtype=np.float32)])
+    generator = SimpleNamespace(prompt=SimpleNamespace(abstain_phrase="The documents do not contain the answer."))
+    reader = SentenceReader(generator=generator, units=index, config=RagConfig(min_support_score=-10.0))
+    retrieved = [RetrievedChunk(Chunk(id="c1", text=text, metadata={}), 1.0, 1)]
+    query = np.array([0.0, 1.0, 0.0, 0.0], dtype=np.float32)  # closest to the second sentence
+    result = [e for e in reader.read("Why is TAI important?", retrieved, query, None) if isinstance(e, ReadResult)][0]
+    assert result.answer == text and result.how == "sentence"
+    assert [s.text for s in result.supporting[:2]] == [text[text.index("It"):], text[: text.index(" It")]]
+    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)  # the first sentence needs nothing before it
+    result = [e for e in reader.read("Why is TAI important?", retrieved, query, None) if isinstance(e, ReadResult)][0]
+    assert result.answer == text[: text.index(" It")] and len(result.supporting) == 1
+
+
 def test_the_number_must_be_of_the_kind_asked_for():
     from gem_rag.rag.sentence_reader import holds_asked_number
 

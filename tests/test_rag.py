@@ -185,6 +185,15 @@ def test_answers_copied_from_the_few_shot_examples_are_rejected_unless_the_conte
     assert prompt.grounded_in(["Bell moved in 1891."], "When did Bell move?")("1891")
 
 
+def test_an_alias_of_the_questions_own_subject_is_not_an_answer():
+    prompt = AnswerPrompt()
+    chunks = ["It is the basis for Coordinated Universal Time (UTC), which is used for civil timekeeping."]
+    assert not prompt.grounded_in(chunks, "What is the basis of Coordinated Universal Time?", True)("UTC")
+    assert prompt.grounded_in(chunks, "What is Coordinated Universal Time used for?", True)("civil timekeeping")
+    assert prompt.grounded_in(chunks, "What is the abbreviation of Coordinated Universal Time?", True)("UTC")
+    assert prompt.grounded_in(chunks, "What is the basis of civil timekeeping?", True)("UTC")  # not the asked subject
+
+
 def test_answer_from_chunks_and_abstention(rag):
     given = rag.answer_from_chunks("How long is the Nile?", [DOCS["nile.md"]], **GEN)
     assert "6,650" in given.answer and given.chunks[0].rank == 1

@@ -89,7 +89,8 @@ def score(row: dict, answer) -> dict:
     support = bool(first) and any(normalised(s) in normalised(first) for s in row["support"])
     return {"id": row["id"], "kind": row["kind"], "answer": answer.answer, "how": answer.how,
             "abstained": answer.abstained, "correct": correct, "support_correct": support if not row["abstain"] else None,
-            "support": first, "seconds": answer.timings["total_s"], "first_output_s": answer.timings["ttft_s"]}
+            "support": first, "seconds": answer.timings["total_s"], "first_output_s": answer.timings["ttft_s"],
+            "completion_tokens": answer.usage.get("completion_tokens", 0), "raw_answer": answer.raw_answer}
 
 
 def summarise(results: list[dict]) -> dict:

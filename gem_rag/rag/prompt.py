@@ -45,6 +45,9 @@ DEFAULT_EXAMPLES: tuple[tuple[str, str, str], ...] = (
 
 _CONTEXT_MARK = "\u2063GEMRAG_CONTEXT\u2063"
 _QUESTION_MARK = "\u2063GEMRAG_QUESTION\u2063"
+_ALIAS = re.compile(r"((?:[\w'-]+\s+){1,6})\(\s*([^()]{1,30}?)\s*[),;]")  # "Coordinated Universal Time (UTC)"
+_ASKS_NAME = re.compile(r"\b(?:abbreviat\w*|acronym|initials|short\s+for|stands?\s+for|called|known\s+as|names?|"
+                        r"symbol|code)\b", re.IGNORECASE)  # a question an alias answers: "What is TAI short for?"
 _LEADS = re.compile(r"^(?:answer|the answer is|final answer|a)\s*[:\-]\s*|^the answer is\s+", re.IGNORECASE)
 
 
@@ -130,10 +133,14 @@ class AnswerPrompt:
         opening of a code block), or is text of the few-shot examples that the context does not contain (a small
         model's beam search likes to repeat an example's answer, such as "1891", under a long context); with
         ``spans_only``, also False for every answer the context does not contain word for word (case and
-        punctuation aside). The abstention always passes."""
+        punctuation aside). Also False for an alias the context gives the question's own subject ("UTC" for "What
+        is the basis of Coordinated Universal Time?" over "... Coordinated Universal Time (UTC) ..."): it names
+        what was asked about, it does not answer (unless the question asks for a name: "What is it called?"). The
+        abstention always passes."""
         examples = f" {_normalise(' '.join(' '.join(turn) for turn in self.examples))} "
         context = f" {_normalise(' '.join(chunks))} "
         asked = f" {_normalise(question)} "
+        aliases = set() if _ASKS_NAME.search(question) else _aliases_of_asked(" ".join(chunks), asked)
 
         def accept(raw: str) -> bool:
             answer, abstained = self.postprocess(raw, question)
@@ -142,6 +149,8 @@ class AnswerPrompt:
                 return True
             if not norm.strip() or norm in asked or answer.endswith(":") or answer.startswith("```"):
                 return False  # an echo of the question, or an announcement ("use the following code:", "```python")
+            if norm.strip() in aliases:
+                return False  # "UTC" for "... of Coordinated Universal Time?"
             return norm in context or not spans_only and norm not in examples
 
         return accept
@@ -175,6 +184,19 @@ def _shorten(answer: str, question: str) -> str:
     if len(sentence.split()) > 4:
         sentence = re.split(r",\s|;\s|\s(?:which|who|where|because|but|while)\s", sentence, maxsplit=1)[0]
     return sentence.strip() or answer
+
+
+def _aliases_of_asked(context: str, asked: str) -> set[str]:
+    """The normalised aliases ``context`` gives phrases of the question: X in "<two or more words of the question>
+    (X)", such as "utc" in "Coordinated Universal Time (UTC)" when the question says "coordinated universal time"."""
+    found = set()
+    for phrase, alias in _ALIAS.findall(context):
+        words = _normalise(phrase).split()
+        for n in range(min(len(words), 6), 1, -1):  # the longest run of words ending right before "("
+            if f" {' '.join(words[-n:])} " in asked:
+                found.add(_normalise(alias))
+                break
+    return found
 
 
 def _normalise(text: str) -> str:

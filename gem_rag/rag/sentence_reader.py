@@ -16,8 +16,11 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
      tutorial-env``;
    - definitions ("what is X?") and explanations ("why ..."): the supporting sentence itself;
    - other questions (facts): the model writes a short answer from the supporting sentences alone (a short
-     prompt, so it is fast), kept only when the sentences contain it; otherwise the sentence is the answer.
-     An answer the sentences do not support is never shown as the answer.
+     prompt, so it is fast), kept only when the sentences contain it and it is more than an alias of what the
+     question names (``AnswerPrompt.grounded_in``); otherwise the sentence is the answer. An answer the sentences
+     do not support is never shown as the answer.
+   A supporting sentence that opens with a pronoun ("It is the basis for ...") is shown after the sentence before
+   it in its chunk, which joins the support: a person must see what "it" is.
 
 Example:
     >>> reader = SentenceReader(generator, units, RagConfig())
@@ -54,6 +57,8 @@ _TIME_QUESTION = re.compile(r"^\s*(?:(?:in\s+)?(?:what|which)\s+year\b|when\s+(?
 _TIME = re.compile(r"\b\d{3,4}\b|\b\d{1,2}(?:st|nd|rd|th)[\s-]+century\b|\b(?:BCE?|AD|CE)\b|\b(?:January|February|March|"
                    r"April|May|June|July|August|September|October|November|December)\b")
 _HOW_MANY = re.compile(r"^\s*how\s+many\s+(\w+)", re.IGNORECASE)
+_PRONOUN_START = re.compile(r"^\W*(?:it|this|that|these|those|they|he|she|its|their|his|her)\s+\w",
+                            re.IGNORECASE)  # "It is the basis for ...": who "it" is, is in the sentence before
 _SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*$")  # "list.reverse()", "json.dump(obj, fp, *, skipkeys=False)"
 _WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|what\s+for\b)", re.IGNORECASE)
 _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
@@ -208,25 +213,46 @@ class SentenceReader:
             yield TokenEvent(abstain)
             yield ReadResult(abstain, True, "abstained")
             return
+        antecedent = self._antecedent(supporting[0], chunks)
+        if antecedent is not None:
+            supporting.insert(1, antecedent)
         yield SupportEvent(supporting)
         kind = question_kind(question)
         code = next((s for s in supporting if s.kind == "code"), None)
+        sentence = _as_answer(" ".join(s.text for s in ([antecedent] if antecedent else []) + supporting[:1]))
         if kind == "howto" and code is not None:
             result = ReadResult(_first_lines(code.text, CODE_LINES), False, "code", supporting)
         elif kind in ("definition", "why", "howto"):
-            result = ReadResult(_as_answer(supporting[0].text), False, "sentence", supporting)
+            result = ReadResult(sentence, False, "sentence", supporting)
         else:
-            result = yield from self._short_answer(question, supporting, params)
+            result = yield from self._short_answer(question, supporting, antecedent, sentence, params)
         if result.how != "span":
             yield TokenEvent(result.answer)
         result.answer_chunk_ids = list(dict.fromkeys(s.chunk_id for s in supporting))
         yield result
 
-    def _short_answer(self, question: str, supporting: list[SupportingSentence], params
-                      ) -> Generator[TokenEvent, None, ReadResult]:
-        """The model's short answer from the supporting sentences, streamed; the sentence when the sentences do
-        not contain it (or the model abstains on them)."""
-        contexts = [" ".join(s.text.split()) for s in supporting if s.kind != "code"] or [supporting[0].text]
+    def _antecedent(self, best: SupportingSentence, chunks: Sequence[RetrievedChunk]) -> SupportingSentence | None:
+        """The sentence right before ``best`` in its chunk when ``best`` opens with a pronoun that refers to it
+        ("It is the basis for Coordinated Universal Time" after "International Atomic Time (TAI) is ..."): the
+        answer shows both, or a person cannot tell what "it" is. None otherwise."""
+        if best.kind == "code" or not _PRONOUN_START.match(best.text):
+            return None
+        chunk = next((c.chunk for c in chunks if c.chunk.id == best.chunk_id), None)
+        units = self.units.units(best.chunk_id) if chunk is not None else []
+        i = next((j for j, unit in enumerate(units) if unit.start == best.start), 0)
+        if chunk is None or i == 0 or units[i - 1].kind not in ("sentence", "item"):
+            return None
+        before = units[i - 1]
+        return SupportingSentence(chunk.text[before.start: before.end], chunk.id, before.start, before.end, best.score,
+                                  before.kind)
+
+    def _short_answer(self, question: str, supporting: list[SupportingSentence], antecedent: SupportingSentence | None,
+                      sentence: str, params) -> Generator[TokenEvent, None, ReadResult]:
+        """The model's short answer from the supporting sentences (the antecedent aside), streamed; ``sentence``
+        (the best supporting sentence as an answer, after its antecedent) when the sentences do not contain it (or
+        the model abstains on them)."""
+        contexts = [" ".join(s.text.split()) for s in supporting if s.kind != "code" and s is not antecedent] \
+            or [supporting[0].text]  # without the antecedent: with it the model wrote fewer short answers
         run = self.generator.run(question, contexts, replace(params, max_new_tokens=min(params.max_new_tokens,
                                                                                        SHORT_ANSWER_TOKENS)))
         pieces: list[str] = []
@@ -244,7 +270,7 @@ class SentenceReader:
         if not abstained and answer and grounded(raw):
             yield TokenEvent(answer)
             return ReadResult(answer, False, "span", supporting, raw, usage, run.first_token_s)
-        return ReadResult(_as_answer(supporting[0].text), False, "sentence", supporting, raw, usage, run.first_token_s)
+        return ReadResult(sentence, False, "sentence", supporting, raw, usage, run.first_token_s)
 
 
 def _term(question: str) -> str:
