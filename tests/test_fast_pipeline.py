@@ -81,6 +81,8 @@ def test_units_are_sentences_code_and_headings_with_offsets():
     assert code == ["python3 -m venv tutorial-env"]
     assert [t for k, t in split_units_kinds("See e.g. Dr. Who. Then B.C. ends here.")] == [
         "See e.g. Dr. Who.", "Then B.C. ends here."]
+    assert [t for k, t in split_units_kinds('It is called soroban (lit. "Counting tray"). It came from China.')] == [
+        'It is called soroban (lit. "Counting tray").', "It came from China."]  # "lit." (literally) ends nothing
 
 
 def split_units_kinds(text: str) -> list[tuple[str, str]]:

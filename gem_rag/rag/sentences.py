@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 KINDS = ("sentence", "item", "code", "heading")
 _ABBREVIATIONS = frozenset("e.g i.e etc vs mr mrs ms dr st jr sr no fig approx ca cf al inc ltd co "
-                           "jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k".split())
+                           "jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k lit".split())  # "lit." literally
 _BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[A-Z0-9\"'`(\[*])")
 _ITEM = re.compile(r"^\s*(?:[*\-+•]|\d+[.)]|#\.)\s+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -113,7 +113,7 @@ def _sentences(text: str, start: int, end: int) -> list[Unit]:
     sentence_start = start
     for match in _BOUNDARY.finditer(text, start, end):
         before = text[sentence_start: match.start()].split()
-        last = before[-1].lower().rstrip(".") if before else ""
+        last = before[-1].lower().rstrip(".").lstrip("([\"'") if before else ""  # "(lit." -> "lit"
         if last in _ABBREVIATIONS or re.fullmatch(r"(?:[a-z]\.)*[a-z]", last) and len(last) <= 3:
             continue  # "e.g. Foo", "B.C. The", "J. Smith"
         cut = match.end() - len(match.group()) + len(match.group().rstrip())
