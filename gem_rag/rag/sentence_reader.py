@@ -219,7 +219,7 @@ class SentenceReader:
         yield SupportEvent(supporting)
         kind = question_kind(question)
         code = next((s for s in supporting if s.kind == "code"), None)
-        sentence = _as_answer(" ".join(s.text for s in ([antecedent] if antecedent else []) + supporting[:1]))
+        sentence = _as_answer(f"{antecedent.text} {supporting[0].text}" if antecedent else supporting[0].text)
         if kind == "howto" and code is not None:
             result = ReadResult(_first_lines(code.text, CODE_LINES), False, "code", supporting)
         elif kind in ("definition", "why", "howto"):
@@ -238,9 +238,11 @@ class SentenceReader:
         if best.kind == "code" or not _PRONOUN_START.match(best.text):
             return None
         chunk = next((c.chunk for c in chunks if c.chunk.id == best.chunk_id), None)
-        units = self.units.units(best.chunk_id) if chunk is not None else []
+        if chunk is None:
+            return None
+        units = self.units.units(chunk.id)
         i = next((j for j, unit in enumerate(units) if unit.start == best.start), 0)
-        if chunk is None or i == 0 or units[i - 1].kind not in ("sentence", "item"):
+        if i == 0 or units[i - 1].kind not in ("sentence", "item"):
             return None
         before = units[i - 1]
         return SupportingSentence(chunk.text[before.start: before.end], chunk.id, before.start, before.end, best.score,
