@@ -18,7 +18,7 @@ from gem_rag import GemModel
 from gem_rag.core.artefact import CARD_FILE, WEIGHTS_FILE
 from gem_rag.training import TrainConfig, prepare_rows
 from gem_rag.training.batches import IGNORE, RowSampler
-from gem_rag.training.data import build_rows, read_rows, sections
+from gem_rag.training.data import Row, build_rows, read_rows, sections
 from gem_rag.training.trainer import CHECKPOINT_FILE, Trainer, cosine_with_warmup, train
 
 RST_DOC = """\
@@ -146,6 +146,28 @@ def test_document_grouped_pair_batch(rows_file):
     assert max(docs.values()) <= 3 and max(docs.values()) >= 2  # the fixture has multi-passage documents
     queries, _, _ = sampler.pair_batch(random.Random(0), 8, ("ict",), domain=False, doc_group=3)
     assert len(queries) == 8
+
+
+def test_related_documents_join_a_drawn_document_in_its_batch():
+    """--related-docs: a drawn document brings the document BM25 finds closest to the drawn passage, not an
+    unrelated one, nor a near-copy of the passage (a likely false negative)."""
+    def row(text, doc):
+        return Row(text, doc, "", doc, "docs", "train")
+
+    rows = [row("termites build mounds of soil and saliva", "termites"),
+            row("a termite colony has a queen and workers", "termites"),
+            row("aardvarks dig into termite mounds at night to eat termites", "aardvark"),
+            row("the aardvark has a long sticky tongue", "aardvark"),
+            row("volcanoes erupt lava and ash", "volcano"),
+            row("magma rises through the crust", "volcano"),
+            row("termites build mounds of soil and saliva, as noted", "copy")]
+    sampler = RowSampler(rows, GemModel.from_pretrained(gem_weights=None).tokenizer, special_ids=[0], max_tokens=16,
+                         pad_id=0)
+    assert sampler._related_doc(0, "docs", exclude={"termites"}) == 2  # not row 6: it is the passage again
+    drawn = sampler._document_groups(random.Random(0), [0], 4, group=2, related=1, source="docs")
+    assert sorted(drawn) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="needs doc_group"):
+        TrainConfig(rows="r", out_dir="o", related_docs=1)
 
 
 def test_crop_and_neighbour_positives(rows_file):

@@ -17,9 +17,12 @@ from collections.abc import Sequence
 import torch
 
 from gem_rag.core.gem import bos_prefix
+from gem_rag.rag.bm25 import BM25Index, tokenize
 from gem_rag.training.data import Row, split_sentences
 
 IGNORE = -100
+RELATED_CANDIDATES = 20  # BM25 hits read to find a related document (see RowSampler._related_doc)
+RELATED_MAX_OVERLAP = 0.5  # a hit sharing more of its words with the drawn passage is a likely duplicate: skipped
 
 
 @dataclass
@@ -71,6 +74,7 @@ class RowSampler:
             self.doc_position.append(len(siblings))
             siblings.append(i)
         self.sources = sorted(self.by_source)
+        self._bm25: dict[str, BM25Index] = {}  # per source ("" = every row), built when related documents are asked
         # sources weighted by sqrt(size), so small corpora (e.g. Wikipedia) are not drowned out, times a factor
         factors = source_factors or {}
         unknown = set(factors) - set(self.sources)
@@ -107,13 +111,14 @@ class RowSampler:
 
     # ------------------------------------------------------------------ phase 2
     def pair_batch(self, rng: random.Random, size: int, kinds: Sequence[str], domain: bool,
-                   doc_group: int = 0) -> tuple[list, list, list]:
+                   doc_group: int = 0, related_docs: int = 0) -> tuple[list, list, list]:
         """``size`` (query ids, positive ids, kind) pairs; ``domain``: all from one source; ``doc_group`` > 1: up to
-        that many passages of each drawn document, so passages of one document are each other's negatives."""
-        pool: Sequence[int] = self.by_source[rng.choices(self.sources, weights=self.source_weights)[0]] if domain \
-            else range(len(self.rows))
+        that many passages of each drawn document, so passages of one document are each other's negatives;
+        ``related_docs``: each drawn document brings that many lexically related ones (:meth:`_related_doc`)."""
+        source = rng.choices(self.sources, weights=self.source_weights)[0] if domain else ""
+        pool: Sequence[int] = self.by_source[source] if domain else range(len(self.rows))
         if doc_group > 1:
-            indices = self._document_groups(rng, pool, min(size, len(pool)), doc_group)
+            indices = self._document_groups(rng, pool, min(size, len(pool)), doc_group, related_docs, source)
         else:
             indices = rng.sample(pool, min(size, len(pool)))
         queries, positives, used = [], [], []
@@ -124,19 +129,46 @@ class RowSampler:
             used.append(kind)
         return queries, positives, used
 
-    def _document_groups(self, rng: random.Random, pool: Sequence[int], size: int, group: int) -> list[int]:
+    def _document_groups(self, rng: random.Random, pool: Sequence[int], size: int, group: int, related: int = 0,
+                         source: str = "") -> list[int]:
         """``size`` row indices drawn a document at a time: a random row of ``pool``, then up to ``group`` passages
-        of its document (rows of one document share a source, so they are all in a one-source pool)."""
+        of its document (rows of one document share a source, so they are all in a one-source pool), then the
+        same for ``related`` documents lexically close to that row (``source``: the pool's, "" for every row)."""
         chosen: list[int] = []
         drawn_docs: set[str] = set()
         while len(chosen) < size:
-            doc = self.rows[rng.choice(pool)].doc
-            if doc in drawn_docs:
+            seed = rng.choice(pool)
+            if self.rows[seed].doc in drawn_docs:
                 continue
-            drawn_docs.add(doc)
-            siblings = self.by_doc[doc]
-            chosen.extend(rng.sample(siblings, min(group, len(siblings), size - len(chosen))))
+            docs = [(self.rows[seed].doc, None)]
+            for _ in range(related):
+                hit = self._related_doc(seed, source, drawn_docs | {d for d, _ in docs})
+                if hit is not None:
+                    docs.append((self.rows[hit].doc, hit))
+            for doc, hit in docs:
+                if len(chosen) >= size:
+                    break
+                drawn_docs.add(doc)
+                siblings = [i for i in self.by_doc[doc] if i != hit]
+                take = min(group, len(siblings) + (hit is not None), size - len(chosen))
+                chosen.extend(([hit] if hit is not None else []) + rng.sample(siblings, take - (hit is not None)))
         return chosen
+
+    def _related_doc(self, seed: int, source: str, exclude: set[str]) -> int | None:
+        """The row of another document that BM25 ranks highest for row ``seed``'s text, among rows of ``source``
+        (all rows for ""), skipping documents in ``exclude`` and likely duplicates (word overlap over
+        ``RELATED_MAX_OVERLAP``): a hard negative for every passage of the seed's document. None if there is none."""
+        pool = self.by_source[source] if source else list(range(len(self.rows)))
+        if source not in self._bm25:
+            self._bm25[source] = BM25Index([self.rows[i].text for i in pool])
+        words = set(tokenize(self.rows[seed].text))
+        for hit, _ in self._bm25[source].search(self.rows[seed].text, RELATED_CANDIDATES):
+            row = pool[hit]
+            other = set(tokenize(self.rows[row].text))
+            if self.rows[row].doc in exclude or len(words & other) > RELATED_MAX_OVERLAP * max(1, min(len(words), len(other))):
+                continue
+            return row
+        return None
 
     def make_pair(self, rng: random.Random, index: int, kind: str) -> tuple[list[int], list[int], str]:
         """One positive pair of token rows (special tokens appended) for row ``index``.

@@ -55,6 +55,7 @@ class TrainConfig:
     crop_share: tuple[float, float] = (0.3, 0.6)  # "crop": each view is a word span of this share of the passage
     domain_batches: bool = True  # draw each contrastive batch from one source (harder negatives)
     doc_group: int = 0  # >1: a batch holds up to this many passages per document (same-document negatives)
+    related_docs: int = 0  # with doc_group > 1: each drawn document brings this many BM25-related ones (hard negatives)
     source_weights: tuple[str, ...] = ()  # "source=factor": multiply a source's sqrt(size) sampling weight
     embed_chunk: int = 0  # >0: GradCache, rows embedded this many at a time (the batch's negatives, a chunk's memory)
     ntp_weight: float = 0.1  # weight of a plain NTP loss mixed into phase 2 (0: none, no LM head)
@@ -94,6 +95,9 @@ class TrainConfig:
         self.source_factors()  # validates the "source=factor" entries
         if self.doc_group < 0:
             raise ValueError(f"doc_group must be >= 0 (0 or 1: passages drawn one by one), got {self.doc_group}")
+        if self.related_docs < 0 or (self.related_docs and self.doc_group < 2):
+            raise ValueError(f"related_docs must be >= 0 and needs doc_group >= 2 (documents are drawn whole), got "
+                             f"related_docs={self.related_docs}, doc_group={self.doc_group}")
         if self.embed_chunk < 0:
             raise ValueError(f"embed_chunk must be >= 0 (0: the whole batch in one graph), got {self.embed_chunk}")
 

@@ -175,7 +175,7 @@ class Trainer:
         """One micro-batch of phase 2, back-propagated with ``weight``: (loss, tokens, loss parts)."""
         cfg = self.cfg
         queries, positives, kinds = self.sampler.pair_batch(rng, cfg.contrastive_batch, cfg.positives, cfg.domain_batches,
-                                                            cfg.doc_group)
+                                                            cfg.doc_group, cfg.related_docs)
         max_log_scale = math.log(cfg.temperature_max)
         if cfg.embed_chunk:
             loss = self._grad_cached_nce(queries, positives, weight, max_log_scale)
