@@ -55,6 +55,9 @@ def test_cleaning_drops_reference_sections_and_markup():
     assert "called `venv`." in rest and "directory:\n" in rest and "   python3 -m venv tutorial-env" in rest
     assert "Note:" in rest and "Activate it before use." in rest
     assert clean_text("Albedo () or x. Call print() now.\n", ".md") == "Albedo or x. Call print() now.\n"
+    # a bare cross-reference has no title without the rest of the docs: its "(see ...)" aside goes, across lines
+    assert clean_text("The *dictionary* (see\n:ref:`typesmapping`). See :ref:`tut-classes` or :ref:`Classes <x>`.\n",
+                      ".rst") == "The *dictionary*. See tut-classes or Classes.\n"
 
 
 def test_document_titles_lose_their_markup(tmp_path):

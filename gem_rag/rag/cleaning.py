@@ -13,6 +13,9 @@ Rules, in order:
   their body is un-indented; signatures (``.. function:: dump(obj, fp)``) keep their text; code-block bodies
   stay indented (they are code); roles become their text (``:func:`open``` -> ```open```, ``:ref:`text <x>```
   -> ``text``); a paragraph's closing ``::`` becomes ``:``; double backticks become single;
+- reST cross-references to a bare label (``:ref:`typesmapping```), which Sphinx shows as the target's title
+  that a document alone does not have: a "(see ...)" aside made of one goes ("the *dictionary* (see
+  :ref:`typesmapping`)" -> "the *dictionary*"); elsewhere the label stays as it is ("See tut-classes for");
 - headings become their bare title on a line of their own (underlines dropped);
 - lines that are only a bullet or markup (``*``, ``|``, ``thumb|...``) are dropped; runs of blank lines shrink
   to one; in Markdown prose, empty parentheses left by stripped pronunciations (``Albedo () or``) go;
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import re
 
-CLEANING_VERSION = 2
+CLEANING_VERSION = 3
 
 BOILERPLATE_HEADINGS = frozenset({
     "references", "external links", "footnotes", "notes", "further reading", "see also", "bibliography",
@@ -57,6 +60,9 @@ _UNDERLINE = re.compile(r"^([=\-~^#*+\"'`])\1{2,}\s*$")
 _WIKI_HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$")
 _MD_HEADING = re.compile(r"^(#+)\s+(.*)$")
 _EMPTY_PARENS = re.compile(r" \((?:\s|[;,])*\)")  # what a stripped pronunciation or template leaves
+_BARE_REF = "\x00"  # marks a bare cross-reference label between two of these until the text-wide pass
+_SEE_BARE_REF = re.compile(r"\s*\((?:see|cf\.)(?:\s+also)?\s+\x00[^\x00]*\x00[^()\x00]*\)", re.IGNORECASE)
+_LABEL = re.compile(r"\x00([^\x00]*)\x00")
 _RESIDUE = re.compile(r"^\s*(?:[*\-+#|]|\d+\.|thumb\|.*|upright.*)?\s*$")
 
 
@@ -64,7 +70,7 @@ def clean_text(text: str, suffix: str) -> str:
     """``text`` of a file with extension ``suffix`` (".md", ".rst", ...) without boilerplate and markup."""
     lines = text.splitlines()
     if suffix == ".rst":
-        lines = _clean_rest(lines)
+        lines = _resolve_bare_references(_clean_rest(lines))
     lines = _drop_boilerplate_sections(lines)
     out: list[str] = []
     for i, line in enumerate(lines):
@@ -171,6 +177,12 @@ def _clean_rest(lines: list[str]) -> list[str]:
     return out
 
 
+def _resolve_bare_references(lines: list[str]) -> list[str]:
+    """Drop "(see <bare label>)" asides and unmark other bare labels (see the module docstring); the asides may
+    span lines, so this reads the text whole."""
+    return _LABEL.sub(r"\1", _SEE_BARE_REF.sub("", "\n".join(lines))).split("\n")
+
+
 def _dedent_once(line: str, base: int) -> str:
     """Un-indent a directive body line by its first indent step (code nested in it stays indented)."""
     return line[base + 3:] if line[: base + 3].strip() == "" else line.lstrip()
@@ -186,6 +198,8 @@ def _clean_inline(line: str) -> str:
         shown = re.sub(r"\s*<[^>]*>$", "", content).lstrip("~!") or content
         if name in ("pep", "rfc"):
             return f"{name.upper()} {shown}"
+        if name in ("ref", "doc") and "<" not in content:
+            return f"{_BARE_REF}{content.lstrip('~!/')}{_BARE_REF}"  # resolved by _resolve_bare_references
         return f"`{shown}`" if name in _CODE_ROLES else shown
 
     line = _ROLE.sub(role, line)
