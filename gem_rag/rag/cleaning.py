@@ -61,8 +61,8 @@ _WIKI_HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$")
 _MD_HEADING = re.compile(r"^(#+)\s+(.*)$")
 _EMPTY_PARENS = re.compile(r" \((?:\s|[;,])*\)")  # what a stripped pronunciation or template leaves
 _BARE_REF = "\x00"  # marks a bare cross-reference label between two of these until the text-wide pass
-_SEE_BARE_REF = re.compile(r"\s*\((?:see|cf\.)(?:\s+also)?\s+\x00[^\x00]*\x00[^()\x00]*\)", re.IGNORECASE)
-_LABEL = re.compile(r"\x00([^\x00]*)\x00")
+_LABEL = re.compile(f"{_BARE_REF}([^{_BARE_REF}]*){_BARE_REF}")
+_SEE_BARE_REF = re.compile(rf"\s*\((?:see|cf\.)(?:\s+also)?\s+{_LABEL.pattern}[^(){_BARE_REF}]*\)", re.IGNORECASE)
 _RESIDUE = re.compile(r"^\s*(?:[*\-+#|]|\d+\.|thumb\|.*|upright.*)?\s*$")
 
 

@@ -158,7 +158,7 @@ class RowSampler:
         """The row of another document that BM25 ranks highest for row ``seed``'s text, among rows of ``source``
         (all rows for ""), skipping documents in ``exclude`` and likely duplicates (word overlap over
         ``RELATED_MAX_OVERLAP``): a hard negative for every passage of the seed's document. None if there is none."""
-        pool = self.by_source[source] if source else list(range(len(self.rows)))
+        pool: Sequence[int] = self.by_source[source] if source else range(len(self.rows))
         if source not in self._bm25:
             self._bm25[source] = BM25Index([self.rows[i].text for i in pool])
         words = set(tokenize(self.rows[seed].text))
