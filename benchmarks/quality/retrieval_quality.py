@@ -3,6 +3,8 @@
 Tasks (all on evaluation-only data, never trained on):
   squad  retrieval: 1,000 SQuAD v1.1 dev questions (seed 0) against its 2,067 paragraphs
   faq    retrieval: 172 Python FAQ questions against their 172 answer passages
+         (squad and faq also score ``gem+bm25`` and ``minilm+bm25`` when bm25 runs beside them: the two
+         rankings fused as the pipeline's hybrid retrieval fuses them, gem_rag.rag.fusion with RagConfig's defaults)
   lee    Spearman correlation of cosine similarity with human ratings (Lee et al. 2005, 1,225 pairs)
   qa     SQuAD EM/F1 with the gold paragraph as context (100 questions, greedy), base vs GEM
   ppl    perplexity on the held-out slice of the training rows (documents never trained on), base vs GEM
@@ -36,6 +38,7 @@ from gem_rag.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k, same_group_au
 
 logger = logging.getLogger(__name__)
 ALL_MODELS = ("base-mean", "base-last", "base-special", "gem", "minilm", "bm25")
+HYBRID_DENSE = ("gem", "minilm")  # fused with BM25 as the pipeline's hybrid retrieval when bm25 runs too
 ALL_TASKS = ("squad", "faq", "lee", "qa", "ppl", "samedoc")
 QA_PROMPT = ("Answer the question using the context. Reply with the short answer only.\n\n"
              "Context: {context}\n\nQuestion: {question}")
@@ -125,14 +128,50 @@ class Bm25Ranker:
         self.index_cls = BM25Index
 
 
-def rank_all(model_name: str, embedder, corpus: list[str], queries: list[str], k: int = 10) -> list[list[int]]:
+def rank_all(model_name: str, embedder, corpus: list[str], queries: list[str], k: int = 10) -> list[list[tuple[int, float]]]:
+    """Per query, the top ``k`` (corpus index, score) pairs, best first."""
     if model_name == "bm25":
         index = embedder.index_cls(corpus)
-        return [[i for i, _ in index.search(q, k)] for q in queries]
+        return [index.search(q, k) for q in queries]
     docs = embedder.embed(corpus, kind="document")
     qs = embedder.embed(queries, kind="query")
     scores = qs @ docs.T
-    return np.argsort(-scores, axis=1)[:, :k].tolist()
+    top = np.argsort(-scores, axis=1)[:, :k]
+    return [[(int(i), float(row[i])) for i in order] for row, order in zip(scores, top)]
+
+
+def hybrid_rankings(rankings: dict[str, list], config) -> dict[str, list[list[int]]]:
+    """``<dense>+bm25`` for the pipeline's dense embedders (gem, minilm) ranked beside BM25, fused as its hybrid
+    retrieval does (``config``: a RagConfig; its fusion, dense weight and candidate depth)."""
+    from gem_rag.rag.fusion import fuse
+
+    if "bm25" not in rankings:
+        return {}
+    fused = {}
+    for name in (n for n in rankings if n in HYBRID_DENSE):
+        fused[f"{name}+bm25"] = [
+            [int(i) for i, _ in fuse([[(str(i), s) for i, s in r[:config.candidates]] for r in pair],
+                                     method=config.fusion, dense_weight=config.dense_weight, rrf_k=config.rrf_k)]
+            for pair in zip(rankings[name], rankings["bm25"])]
+    return fused
+
+
+def ranked_tasks(embedders: dict, corpus: list[str], queries: list[str], relevant: list[int], task: str,
+                 figures: dict) -> None:
+    """``figures[model][task]`` for every embedder and every hybrid of a dense one with BM25."""
+    from gem_rag.rag.config import RagConfig
+
+    config = RagConfig()
+    rankings = {}
+    for name, embedder in embedders.items():
+        t0 = time.time()
+        rankings[name] = rank_all(name, embedder, corpus, queries, max(10, config.candidates))
+        logger.info("%s %s ranked (%.0f s)", task, name, time.time() - t0)
+    ranked = {name: [[i for i, _ in r] for r in per] for name, per in rankings.items()}
+    ranked.update(hybrid_rankings(rankings, config))
+    for name, per in ranked.items():
+        figures.setdefault(name, {})[task] = retrieval_metrics(per, relevant)
+        logger.info("%s %s: %s", task, name, figures[name][task])
 
 
 def retrieval_metrics(ranked: list[list[int]], relevant: list[int]) -> dict:
@@ -186,7 +225,7 @@ def markdown_table(results: dict) -> str:
     head = ("| model | SQuAD R@1 | SQuAD R@10 | SQuAD MRR@10 | SQuAD nDCG@10 | FAQ R@1 | FAQ nDCG@10 | Lee Spearman |\n"
             "|---|---|---|---|---|---|---|---|\n")
     rows = []
-    for name in results["models"]:
+    for name in [*results["models"], *(n for n in f if "+" in n)]:
         sq, faq = f.get(name, {}).get("squad", {}), f.get(name, {}).get("faq", {})
         cells = [sq.get("recall@1"), sq.get("recall@10"), sq.get("mrr@10"), sq.get("ndcg@10"), faq.get("recall@1"),
                  faq.get("ndcg@10"), f.get(name, {}).get("lee_spearman")]
@@ -255,17 +294,10 @@ def embedding_tasks(args: argparse.Namespace, tasks: list[str], embedders: dict,
     if "squad" in tasks:
         paragraphs, questions = squad_task(root, args.questions, n_paragraphs=args.paragraphs)
         results["squad_corpus"] = {"paragraphs": len(paragraphs), "questions": len(questions)}
-        for name, embedder in embedders.items():
-            t0 = time.time()
-            ranked = rank_all(name, embedder, paragraphs, [q for q, _, _ in questions])
-            figures.setdefault(name, {})["squad"] = retrieval_metrics(ranked, [g for _, g, _ in questions])
-            logger.info("squad %s: %s (%.0f s)", name, figures[name]["squad"], time.time() - t0)
+        ranked_tasks(embedders, paragraphs, [q for q, _, _ in questions], [g for _, g, _ in questions], "squad", figures)
     if "faq" in tasks:
         passages, faq = load_faq(root)
-        for name, embedder in embedders.items():
-            ranked = rank_all(name, embedder, passages, [q for q, _ in faq])
-            figures.setdefault(name, {})["faq"] = retrieval_metrics(ranked, [g for _, g in faq])
-            logger.info("faq %s: %s", name, figures[name]["faq"])
+        ranked_tasks(embedders, passages, [q for q, _ in faq], [g for _, g in faq], "faq", figures)
     if "lee" in tasks:
         pairs = load_lee(root)
         for name, embedder in (item for item in embedders.items() if item[0] != "bm25"):
