@@ -530,6 +530,57 @@ def test_a_sentence_that_opens_with_a_pronoun_is_answered_with_the_sentence_it_r
     assert result.answer == text[: text.index(" It")] and len(result.supporting) == 1
 
 
+def test_a_definition_that_introduces_an_example_shows_it():
+    from types import SimpleNamespace
+
+    from gem_rag.rag.sentence_reader import ReadResult, SentenceReader, _first_lines
+    from gem_rag.rag.types import RetrievedChunk
+    from gem_rag.rag.unit_index import UnitIndex
+
+    text = "A tuple consists of values separated by commas, for instance:\n\n   >>> t = 12345, 'hello!'\n   >>> t[0]\n"
+    units = split_units(text)
+    assert [u.kind for u in units] == ["sentence", "code"]
+    index = UnitIndex()
+    index.add(["c1"], [units], [np.eye(len(units), 4, dtype=np.float32)])
+    generator = SimpleNamespace(prompt=SimpleNamespace(abstain_phrase="The documents do not contain the answer."))
+    reader = SentenceReader(generator=generator, units=index, config=RagConfig(min_support_score=-10.0))
+    retrieved = [RetrievedChunk(Chunk(id="c1", text=text, metadata={}), 1.0, 1)]
+    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    result = [e for e in reader.read("What is a tuple?", retrieved, query, None) if isinstance(e, ReadResult)][0]
+    assert result.how == "sentence"
+    assert result.answer == "A tuple consists of values separated by commas, for instance:\n>>> t = 12345, 'hello!'\n>>> t[0]"
+    assert _first_lines("```python\nx = 1\n```", 3) == "x = 1"  # a Markdown block's fences are not code
+
+
+def test_caption_lines_glued_above_a_sentence_are_not_shown_with_it():
+    from gem_rag.rag.sentence_reader import SentenceReader, _label_length
+    from gem_rag.rag.types import RetrievedChunk
+    from gem_rag.rag.unit_index import UnitIndex
+
+    text = "Ecology\n\nAardvark resting\nEntrance to burrow\nAardvarks live for up to 23 years in captivity.\n"
+    units = split_units(text)
+    index = UnitIndex()
+    index.add(["c1"], [units], [np.eye(len(units), 4, dtype=np.float32)])
+    reader = SentenceReader(generator=None, units=index, config=RagConfig(min_support_score=-10.0))
+    retrieved = [RetrievedChunk(Chunk(id="c1", text=text, metadata={}), 1.0, 1)]
+    best = reader.support("How long do aardvarks live?", retrieved, np.array([0.0, 1.0, 0.0, 0.0], np.float32))[0]
+    assert best.text == "Aardvarks live for up to 23 years in captivity." and text[best.start: best.end] == best.text
+    wrapped = "Ecology\n\nThe burrow has one\nentrance and Aardvarks dig it.\n"  # wrapped prose: nothing is a label
+    assert _label_length("The burrow has one\nentrance and Aardvarks dig it.", wrapped, wrapped.index("The")) == 0
+
+
+def test_a_short_answer_must_say_something_without_its_sentence():
+    from gem_rag.rag.sentence_reader import _stands_alone, _tidy_span
+
+    assert _tidy_span("London Zoo in") == "London Zoo" and _tidy_span("elephant shrews,") == "elephant shrews"
+    assert _tidy_span("in") == "in"  # one word stays: the grounding check judges it
+    snow = ["Snow albedo is highly variable, ranging from as high as 0.9 for freshly fallen snow."]
+    assert not _stands_alone("highly variable", snow)
+    assert not _stands_alone("Snow albedo", snow)  # its capital is the sentence's first word's
+    assert _stands_alone("0.9", snow) and _stands_alone("London Zoo", ["The first zoo was London Zoo in 1869."])
+    assert _stands_alone("`print`", ["Use `print` to show it."])
+
+
 def test_the_number_must_be_of_the_kind_asked_for():
     from gem_rag.rag.sentence_reader import holds_asked_number
 

@@ -17,8 +17,10 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    - definitions ("what is X?") and explanations ("why ..."): the supporting sentence itself;
    - other questions (facts): the model writes a short answer from the supporting sentences alone (a short
      prompt, so it is fast), kept only when the sentences contain it and it is more than an alias of what the
-     question names (``AnswerPrompt.grounded_in``); otherwise the sentence is the answer. An answer the sentences
-     do not support is never shown as the answer.
+     question names (``AnswerPrompt.grounded_in``), and says something without its sentence (a number, code or
+     a name: :func:`_stands_alone`; "highly variable" does not); otherwise the sentence is the answer. An answer
+     the sentences do not support is never shown as the answer.
+   A sentence answer that introduces a code block ("..., for instance:") shows the block's first lines after it.
    A supporting sentence that opens with a pronoun ("It is the basis for ...") is shown after the sentence before
    it in its chunk, which joins the support: a person must see what "it" is.
 
@@ -64,6 +66,10 @@ _WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|wh
 _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
                        "where who whom which can could should would will i you we it its this that these those with "
                        "and or as my me your there their use using get".split())
+_CLOSING = re.compile(r"[.!?:;,)\]\"']\s*$")  # a line that ends a sentence or a clause
+LABEL_MAX_WORDS = 8
+_FENCE = re.compile(r"^\s*(?:```|~~~)")
+_DANGLING = frozenset("in of at on by to for from with and or the a an as than".split())
 SHORT_ANSWER_TOKENS = 16  # a short answer longer than this is not short: the sentence answers instead
 CODE_LINES = 3  # a code answer shows at most this many lines of its block
 FRAGMENT_PENALTY = 0.3  # unit scores (see the module docstring), chosen on the development set
@@ -170,8 +176,9 @@ class SentenceReader:
                     score += HOWTO_BONUS * ((_code_unit(units, i, chunk.text) is not None) + ("`" in text))
                 elif unit.kind == "code":
                     score -= CODE_PENALTY
-                found.append((score, Candidate(retrieved, i, SupportingSentence(text, chunk.id, unit.start, unit.end,
-                                                                                score, unit.kind))))
+                start = unit.start + _label_length(text, chunk.text, unit.start) if unit.kind == "sentence" else unit.start
+                found.append((score, Candidate(retrieved, i, SupportingSentence(chunk.text[start: unit.end], chunk.id,
+                                                                                start, unit.end, score, unit.kind))))
         found.sort(key=lambda pair: -pair[0])
         return [candidate for _, candidate in found]
 
@@ -220,8 +227,11 @@ class SentenceReader:
         kind = question_kind(question)
         code = next((s for s in supporting if s.kind == "code"), None)
         sentence = _as_answer(f"{antecedent.text} {supporting[0].text}" if antecedent else supporting[0].text)
+        shown = _first_lines(_indented(code, chunks), CODE_LINES) if code is not None else ""
+        if code is not None and supporting[0].text.rstrip().endswith(":"):
+            sentence += "\n" + shown  # "A tuple consists of ... commas, for instance:" shows the example too
         if kind == "howto" and code is not None:
-            result = ReadResult(_first_lines(code.text, CODE_LINES), False, "code", supporting)
+            result = ReadResult(shown, False, "code", supporting)
         elif kind in ("definition", "why", "howto"):
             result = ReadResult(sentence, False, "sentence", supporting)
         else:
@@ -241,7 +251,7 @@ class SentenceReader:
         if chunk is None:
             return None
         units = self.units.units(chunk.id)
-        i = next((j for j, unit in enumerate(units) if unit.start == best.start), 0)
+        i = next((j for j, unit in enumerate(units) if unit.start <= best.start < unit.end), 0)
         if i == 0 or units[i - 1].kind not in ("sentence", "item"):
             return None
         before = units[i - 1]
@@ -269,7 +279,8 @@ class SentenceReader:
         usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens}
         answer, abstained = self.generator.prompt.postprocess(raw, question)
         grounded = self.generator.prompt.grounded_in(contexts, question, spans_only=True)
-        if not abstained and answer and grounded(raw):
+        answer = _tidy_span(answer)
+        if not abstained and answer and grounded(raw) and _stands_alone(answer, contexts):
             yield TokenEvent(answer)
             return ReadResult(answer, False, "span", supporting, raw, usage, run.first_token_s)
         return ReadResult(sentence, False, "sentence", supporting, raw, usage, run.first_token_s)
@@ -294,6 +305,20 @@ def _defining(question: str) -> re.Pattern | None:
     return re.compile(r"^\W*(?:an?\s+|the\s+)?" + marked + r"\b[^.]{0,60}?\b(?:is|are|was|were|refers?\s+to|means?|"
                       r"describes?)\b|\b(?:is|are)\s+(?:called|known\s+as|termed|named)\s+(?:an?\s+|the\s+)?" + marked
                       + r"(?:\W|$)", re.IGNORECASE)
+
+
+def _label_length(text: str, chunk_text: str, start: int) -> int:
+    """How many characters of label lines open the sentence ``text`` (at ``start`` in ``chunk_text``): lines that
+    start a line, have at most LABEL_MAX_WORDS words and no closing punctuation, and are followed by a line that
+    starts upper-case, as image captions left above a paragraph are ("Aardvark resting\nEntrance to burrow\n
+    Aardvarks live ..."). They are not the sentence: its shown text and highlight start after them."""
+    cut = 0
+    while (start + cut == 0 or chunk_text[start + cut - 1] == "\n") and "\n" in text[cut:]:
+        line, rest = text[cut:].split("\n", 1)
+        if len(line.split()) > LABEL_MAX_WORDS or _CLOSING.search(line) or not rest.lstrip()[:1].isupper():
+            break
+        cut += len(line) + 1 + len(rest) - len(rest.lstrip())
+    return cut
 
 
 def _is_fragment(unit, text: str, chunk_text: str, continues: bool = False) -> bool:
@@ -321,8 +346,38 @@ def _code_unit(units, i: int, chunk_text: str):
     return None
 
 
+def _tidy_span(span: str) -> str:
+    """A span without the punctuation and function words it was cut at: "London Zoo in" -> "London Zoo"."""
+    words = span.strip(" ,;:").split()
+    while len(words) > 1 and words[-1].lower() in _DANGLING:
+        words.pop()
+    return " ".join(words).strip(" ,;:")
+
+
+def _stands_alone(span: str, contexts: Sequence[str]) -> bool:
+    """True when ``span`` says something without its sentence: it holds a number, code, or a name (a capitalised
+    word that opens no context sentence). "highly variable" for "What is the albedo of snow?" does not: the
+    sentence it comes from ("Snow albedo is highly variable, ranging from as high as 0.9 ...") answers instead."""
+    if _NUMBER.search(span) or "`" in span:
+        return True
+    openers = {context.split()[0].strip("\"'(") for context in contexts if context.split()}
+    return any(word[:1].isupper() and word.strip("\"'(,.") not in openers for word in span.split())
+
+
+def _indented(unit: SupportingSentence, chunks: Sequence[RetrievedChunk]) -> str:
+    """``unit``'s text from the start of its first line, so that line keeps its indent (a unit starts at its
+    first non-blank character, and a code block's later lines keep theirs)."""
+    chunk = next((c.chunk for c in chunks if c.chunk.id == unit.chunk_id), None)
+    if chunk is None:
+        return unit.text
+    line_start = chunk.text.rfind("\n", 0, unit.start) + 1
+    lead = chunk.text[line_start: unit.start]
+    return lead + unit.text if not lead.strip() else unit.text
+
+
 def _first_lines(text: str, n: int) -> str:
-    lines = [line for line in text.strip("\n").split("\n") if line.strip()]
+    """The first ``n`` lines of a code block, without its fences (```` ```python ````) and common indent."""
+    lines = [line for line in text.strip("\n").split("\n") if line.strip() and not _FENCE.match(line)] or [text]
     indent = min(len(line) - len(line.lstrip()) for line in lines[:n])
     return "\n".join(line[indent:] for line in lines[:n])
 
