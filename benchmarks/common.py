@@ -67,18 +67,22 @@ def benchmark_arguments(doc: str, cache: str) -> argparse.ArgumentParser:
     parser.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
     parser.add_argument("--cache", default=cache, help="where the indexes are kept between runs")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", default=None,
+                        help="the model's dtype (float32, bfloat16; default: bf16 where the CPU has bf16 units)")
     parser.add_argument("--json", default=None, help="write the figures here")
     return parser
 
 
 def start(args: argparse.Namespace):
-    """Logging on, torch's thread count from ``args``; returns the shared default model."""
+    """Logging on, torch's thread count and the model's dtype from ``args``; returns the shared default model."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import torch
 
     from gem_rag import get_default_model
 
     torch.set_num_threads(args.threads)
+    if getattr(args, "dtype", None):
+        os.environ["GEM_RAG_DTYPE"] = args.dtype  # read by get_default_model, the one place that loads it
     return get_default_model()
 
 

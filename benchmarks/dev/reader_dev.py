@@ -117,7 +117,8 @@ def main() -> None:
     model = start(args)
     rows = all_rows()[: args.limit or None]
     report = {"what": "reader on the development questions", "command": "python -m benchmarks.dev.reader_dev "
-              f"--pipelines {args.pipelines}", "machine": machine(args.threads), "pipelines": {}}
+              f"--pipelines {args.pipelines}" + (f" --dtype {args.dtype}" if args.dtype else ""),
+              "machine": {**machine(args.threads), "dtype": str(getattr(model, "dtype", "llama.cpp"))}, "pipelines": {}}
     for name in args.pipelines.split(","):
         pipeline = build(name, model, rows, args)
         pipeline.answer("warm-up question?")

@@ -1,9 +1,11 @@
 """The torch and llama.cpp backends of GemModel side by side, with the two-model pipeline and plain engines as
 baselines, each engine in a process of its own (so peak RSS is its own), the same threads, one run.
 
+Engines: ``torch`` (fp32); ``torch-bf16`` (bf16: the default on a CPU with bf16 units); ``llamacpp`` (the GGUF's
+own Q4_1 weights); ``llamacpp-f16`` (the same weights re-stored as F16 once: faster prefill, slower decode);
+``two-model`` (all-MiniLM-L6-v2 embeds, torch SmolLM2 in the default dtype writes). ``--engines`` runs a subset.
+
 Per engine:
-Engines: ``torch``; ``llamacpp`` (the GGUF's own Q4_1 weights); ``llamacpp-f16`` (the same weights re-stored as F16
-once: faster prefill, slower decode); ``two-model`` (all-MiniLM-L6-v2 embeds, torch SmolLM2 writes).
 
 - decode tokens/s: greedy, a ~150-token chat prompt, 64 new tokens (EOS suppressed by asking for a long list),
   median of 3 after a warm-up; baselines: plain transformers ``generate`` (fp32, same weights) and llama.cpp's
@@ -16,6 +18,7 @@ once: faster prefill, slower decode); ``two-model`` (all-MiniLM-L6-v2 embeds, to
 
 Usage:
     python -m benchmarks.speed.backends --json docs/backends.json
+    python -m benchmarks.speed.backends --engines torch,torch-bf16,two-model --json docs/backends_bf16.json
     python -m benchmarks.speed.backends --engine llamacpp      # one engine, figures to stdout
     python -m benchmarks.speed.backends --decode-only --json docs/decode.json   # decode rates alone (minutes)
 """
@@ -36,7 +39,8 @@ from benchmarks.common import benchmark_arguments, machine, write_json
 from benchmarks.dev.reader_dev import score
 
 logger = logging.getLogger(__name__)
-ENGINES = ("torch", "llamacpp", "llamacpp-f16", "two-model")  # llamacpp: the GGUF's own Q4_1 weights
+ENGINES = ("torch", "torch-bf16", "llamacpp", "llamacpp-f16", "two-model")  # llamacpp: the GGUF's own Q4_1 weights
+DTYPES = {"torch": "float32", "torch-bf16": "bfloat16"}  # two-model: the default dtype
 PROMPT = ("Here is a passage.\n\nThe aardvark is a medium-sized, burrowing, nocturnal mammal native to Africa. It is "
           "the only living species of the order Tubulidentata. Unlike most other insectivores, it has a long pig-like "
           "snout, which is used to sniff out food. It roams over most of the southern two-thirds of the African "
@@ -60,7 +64,7 @@ def decode_rates(model, engine: str, threads: int) -> dict:
     prompt = model.apply_chat_template([{"role": "user", "content": PROMPT}])
     rates = {"prompt_tokens": model.count_tokens(prompt),
              "gem_generate": median_rate(lambda: model.generate(prompt, max_new_tokens=NEW_TOKENS).completion_tokens)}
-    if engine == "torch":
+    if engine.startswith("torch"):
         import torch
 
         ids = torch.tensor([model.tokenizer(prompt, add_special_tokens=False).input_ids])
@@ -101,8 +105,9 @@ def run_engine(engine: str, threads: int, questions: int, decode_only: bool = Fa
         model = GemModel.from_pretrained(backend="llamacpp", threads=threads,
                                          gguf_type="f16" if engine == "llamacpp-f16" else "stored")
     else:
-        model = GemModel.from_pretrained(threads=threads)
-    out: dict = {"engine": engine, "model_load_s": round(time.perf_counter() - started, 1)}
+        model = GemModel.from_pretrained(threads=threads, dtype=DTYPES.get(engine))
+    out: dict = {"engine": engine, "model_load_s": round(time.perf_counter() - started, 1),
+                 "dtype": str(getattr(model, "dtype", "gguf"))}
     embedder = None
     if engine == "two-model":
         from gem_rag.baselines import EncoderEmbedder
@@ -135,6 +140,7 @@ def run_engine(engine: str, threads: int, questions: int, decode_only: bool = Fa
 def main() -> None:
     parser = benchmark_arguments(__doc__, "runs/backends")
     parser.add_argument("--engine", choices=ENGINES, help="run one engine in this process and print its figures")
+    parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma list of {ENGINES} (default: all)")
     parser.add_argument("--questions", type=int, default=95, help="development questions on the demo corpus")
     parser.add_argument("--decode-only", action="store_true",
                         help="decode rates only (the engines with a decode loop), ratios of those")
@@ -143,7 +149,11 @@ def main() -> None:
     if args.engine:
         print(json.dumps(run_engine(args.engine, args.threads, args.questions, args.decode_only)))
         return
-    engines = [e for e in ENGINES if e != "two-model"] if args.decode_only else ENGINES
+    engines = [e for e in args.engines.split(",") if e]
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        raise SystemExit(f"unknown engines {unknown}; choose from {ENGINES}")
+    engines = [e for e in engines if e != "two-model"] if args.decode_only else engines
     partial = Path(args.cache) / ("partial_decode.json" if args.decode_only else "partial.json")
     results = json.loads(partial.read_text()) if partial.is_file() else {}  # finished engines: a killed run resumes
     for engine in engines:
@@ -161,11 +171,11 @@ def main() -> None:
         logger.info("%s: %s", engine, {k: v for k, v in results[engine].items() if k != "answers"})
     if args.decode_only:
         report = {"what": "GemModel decode rates on both backends; each engine in its own process",
-                  "command": f"python -m benchmarks.speed.backends --decode-only --threads {args.threads}",
+                  "command": f"python -m benchmarks.speed.backends --decode-only --threads {args.threads} --engines {args.engines}",
                   "machine": machine(args.threads), "engines": results, "ratios": decode_ratios(results)}
     else:
         report = {"what": "GemModel backends: decode, indexing, answers, memory; each engine in its own process",
-                  "command": "python -m benchmarks.speed.backends --json docs/backends.json",
+                  "command": f"python -m benchmarks.speed.backends --engines {args.engines} --json {args.json}",
                   "machine": machine(args.threads), "engines": results, "ratios": ratios(results)}
     logger.info("ratios: %s", report["ratios"])
     if args.json:
@@ -173,41 +183,36 @@ def main() -> None:
 
 
 def decode_ratios(results: dict) -> dict:
-    rates = {engine: out["decode_tokens_per_s"] for engine, out in results.items()}
-    return {"decode_torch_over_transformers": round(rates["torch"]["gem_generate"] / rates["torch"]["transformers_generate"], 2),
-            "decode_llamacpp_over_torch": round(rates["llamacpp"]["gem_generate"] / rates["torch"]["gem_generate"], 2),
-            "decode_llamacpp_f16_over_torch": round(rates["llamacpp-f16"]["gem_generate"] / rates["torch"]["gem_generate"], 2),
-            "decode_llamacpp_over_its_ceiling": round(rates["llamacpp"]["gem_generate"]
-                                                      / rates["llamacpp"]["llama_cpp_python_Llama"], 2),
-            "decode_llamacpp_f16_over_its_ceiling": round(rates["llamacpp-f16"]["gem_generate"]
-                                                          / rates["llamacpp-f16"]["llama_cpp_python_Llama"], 2)}
+    """Each engine's decode rate over the fp32 torch backend's and over its plain engine's (its ceiling)."""
+    rates = {engine: out["decode_tokens_per_s"] for engine, out in results.items() if "decode_tokens_per_s" in out}
+    out: dict = {}
+    for engine, rate in rates.items():
+        plain = rate.get("transformers_generate") or rate.get("llama_cpp_python_Llama")
+        if plain:
+            out[f"decode_{engine}_over_its_plain_engine"] = round(rate["gem_generate"] / plain, 2)
+        if engine != "torch" and "torch" in rates:
+            out[f"decode_{engine}_over_torch"] = round(rate["gem_generate"] / rates["torch"]["gem_generate"], 2)
+    return out
 
 
 def ratios(results: dict) -> dict:
-    torch_run, llama, two = results["torch"], results["llamacpp"], results["two-model"]
-    same = sum(a == b for a, b in zip(torch_run["answers"], llama["answers"]))
-    f16 = results["llamacpp-f16"]
-    return {
-        "index_chunks_per_s_llamacpp_f16_over_torch": round(f16["index"]["chunks_per_s"] / torch_run["index"]["chunks_per_s"], 2),
-        "decode_llamacpp_f16_over_torch": round(f16["decode_tokens_per_s"]["gem_generate"]
-                                                / torch_run["decode_tokens_per_s"]["gem_generate"], 2),
-        "answer_p50_llamacpp_f16_over_two_model": round(f16["answer_s"]["p50"] / two["answer_s"]["p50"], 2),
-        "answers_identical_torch_vs_llamacpp_f16":
-            f"{sum(a == b for a, b in zip(torch_run['answers'], f16['answers']))}/{len(torch_run['answers'])}",
-        "decode_llamacpp_over_torch": round(llama["decode_tokens_per_s"]["gem_generate"]
-                                            / torch_run["decode_tokens_per_s"]["gem_generate"], 2),
-        "decode_torch_over_transformers": round(torch_run["decode_tokens_per_s"]["gem_generate"]
-                                                / torch_run["decode_tokens_per_s"]["transformers_generate"], 2),
-        "decode_llamacpp_over_its_ceiling": round(llama["decode_tokens_per_s"]["gem_generate"]
-                                                  / llama["decode_tokens_per_s"]["llama_cpp_python_Llama"], 2),
-        "index_chunks_per_s_llamacpp_over_minilm": round(llama["index"]["chunks_per_s"] / two["index"]["chunks_per_s"], 2),
-        "index_chunks_per_s_torch_over_minilm": round(torch_run["index"]["chunks_per_s"] / two["index"]["chunks_per_s"], 2),
-        "answer_p50_llamacpp_over_two_model": round(llama["answer_s"]["p50"] / two["answer_s"]["p50"], 2),
-        "answer_p50_torch_over_two_model": round(torch_run["answer_s"]["p50"] / two["answer_s"]["p50"], 2),
-        "peak_rss_llamacpp_over_torch": round(llama["peak_rss_mb"] / torch_run["peak_rss_mb"], 2),
-        "peak_rss_llamacpp_over_two_model": round(llama["peak_rss_mb"] / two["peak_rss_mb"], 2),
-        "answers_identical_torch_vs_llamacpp": f"{same}/{len(torch_run['answers'])}",
-    }
+    """Decode ratios, and for every single-model engine: indexing, answer latency and peak RSS against the
+    two-model pipeline, indexing against fp32 torch, and how many answers equal fp32 torch's."""
+    out = decode_ratios(results)
+    two, base = results.get("two-model"), results.get("torch")
+    for engine, run in ((e, r) for e, r in results.items() if e != "two-model"):
+        if two:
+            out[f"index_chunks_per_s_{engine}_over_minilm"] = round(run["index"]["chunks_per_s"]
+                                                                    / two["index"]["chunks_per_s"], 2)
+            for q in ("p50", "p95"):
+                out[f"answer_{q}_{engine}_over_two_model"] = round(run["answer_s"][q] / two["answer_s"][q], 2)
+            out[f"peak_rss_{engine}_over_two_model"] = round(run["peak_rss_mb"] / two["peak_rss_mb"], 2)
+        if base and engine != "torch":
+            out[f"index_chunks_per_s_{engine}_over_torch"] = round(run["index"]["chunks_per_s"]
+                                                                   / base["index"]["chunks_per_s"], 2)
+            same = sum(a == b for a, b in zip(base["answers"], run["answers"]))
+            out[f"answers_identical_torch_vs_{engine}"] = f"{same}/{len(base['answers'])}"
+    return out
 
 
 if __name__ == "__main__":
