@@ -8,7 +8,7 @@ own Q4_1 weights); ``llamacpp-f16`` (the same weights re-stored as F16 once: fas
 Per engine:
 
 - decode tokens/s: greedy, a ~150-token chat prompt, 64 new tokens (EOS suppressed by asking for a long list),
-  median of 3 after a warm-up; baselines: plain transformers ``generate`` (fp32, same weights) and llama.cpp's
+  median of 5 after a warm-up, our loop and the plain engine taking turns; baselines: plain transformers ``generate`` (fp32, same weights) and llama.cpp's
   own high-level ``Llama`` on the same GGUF (the ceiling of the llama.cpp backend);
 - indexing: the bundled demo corpus through ``RagPipeline.index`` (chunk + sentence embeddings, as the demo's
   first start does), chunks/s and seconds, plus the model load; all-MiniLM-L6-v2 (two-model pipeline) beside;
@@ -51,19 +51,27 @@ NEW_TOKENS = 64
 
 
 def median_rate(run, repeats: int = 3) -> float:
-    run()  # warm-up
-    rates = []
+    return median_rates({"run": run}, repeats)["run"]
+
+
+def median_rates(runs: dict, repeats: int = 5) -> dict[str, float]:
+    """Tokens/s of each ``runs`` callable (it returns the tokens it made): the median of ``repeats`` timed calls
+    after a warm-up, the callables taking turns so that a machine whose speed drifts (a shared VM) slows all alike."""
+    for run in runs.values():
+        run()  # warm-up
+    rates: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        started = time.perf_counter()
-        tokens = run()
-        rates.append(tokens / (time.perf_counter() - started))
-    return round(float(np.median(rates)), 1)
+        for name, run in runs.items():
+            started = time.perf_counter()
+            tokens = run()
+            rates[name].append(tokens / (time.perf_counter() - started))
+    return {name: round(float(np.median(r)), 1) for name, r in rates.items()}
 
 
 def decode_rates(model, engine: str, threads: int) -> dict:
+    """GemModel.generate's tokens/s and, measured in turns with it, the plain engine's on the same weights."""
     prompt = model.apply_chat_template([{"role": "user", "content": PROMPT}])
-    rates = {"prompt_tokens": model.count_tokens(prompt),
-             "gem_generate": median_rate(lambda: model.generate(prompt, max_new_tokens=NEW_TOKENS).completion_tokens)}
+    runs = {"gem_generate": lambda: model.generate(prompt, max_new_tokens=NEW_TOKENS).completion_tokens}
     if engine.startswith("torch"):
         import torch
 
@@ -75,15 +83,14 @@ def decode_rates(model, engine: str, threads: int) -> dict:
                                               attention_mask=torch.ones_like(ids), pad_token_id=model.pad_token_id)
             return out.shape[1] - ids.shape[1]
 
-        rates["transformers_generate"] = median_rate(plain)
+        runs["transformers_generate"] = plain
     if engine.startswith("llamacpp"):
         from llama_cpp import Llama
 
         plain_llama = Llama(str(model.context.path), n_ctx=2048, n_threads=threads, verbose=False)
-        rates["llama_cpp_python_Llama"] = median_rate(lambda: plain_llama.create_completion(
-            prompt, max_tokens=NEW_TOKENS, temperature=0.0)["usage"]["completion_tokens"])
-        del plain_llama
-    return rates
+        runs["llama_cpp_python_Llama"] = lambda: plain_llama.create_completion(
+            prompt, max_tokens=NEW_TOKENS, temperature=0.0)["usage"]["completion_tokens"]
+    return {"prompt_tokens": model.count_tokens(prompt), **median_rates(runs)}
 
 
 def dev_questions() -> list[dict]:

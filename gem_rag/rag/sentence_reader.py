@@ -228,7 +228,7 @@ class SentenceReader:
         code = next((s for s in supporting if s.kind == "code"), None)
         sentence = _as_answer(f"{antecedent.text} {supporting[0].text}" if antecedent else supporting[0].text)
         shown = _first_lines(_indented(code, chunks), CODE_LINES) if code is not None else ""
-        if code is not None and supporting[0].text.rstrip().endswith(":"):
+        if code is not None and _introduces(supporting[0], code, chunks):
             sentence += "\n" + shown  # "A tuple consists of ... commas, for instance:" shows the example too
         if kind == "howto" and code is not None:
             result = ReadResult(shown, False, "code", supporting)
@@ -362,6 +362,13 @@ def _stands_alone(span: str, contexts: Sequence[str]) -> bool:
         return True
     openers = {context.split()[0].strip("\"'(") for context in contexts if context.split()}
     return any(word[:1].isupper() and word.strip("\"'(,.") not in openers for word in span.split())
+
+
+def _introduces(sentence: SupportingSentence, code: SupportingSentence, chunks: Sequence[RetrievedChunk]) -> bool:
+    """True when ``sentence`` ends in ":" and ``code`` is the block right after it in its chunk."""
+    chunk = next((c.chunk for c in chunks if c.chunk.id == sentence.chunk_id), None)
+    return (chunk is not None and code.chunk_id == sentence.chunk_id and sentence.text.rstrip().endswith(":")
+            and code.start >= sentence.end and not chunk.text[sentence.end: code.start].strip())
 
 
 def _indented(unit: SupportingSentence, chunks: Sequence[RetrievedChunk]) -> str:
