@@ -247,7 +247,7 @@ class SentenceReader:
         answer shows both, or a person cannot tell what "it" is. None otherwise."""
         if best.kind == "code" or not _PRONOUN_START.match(best.text):
             return None
-        chunk = next((c.chunk for c in chunks if c.chunk.id == best.chunk_id), None)
+        chunk = _chunk_of(best, chunks)
         if chunk is None:
             return None
         units = self.units.units(chunk.id)
@@ -364,9 +364,14 @@ def _stands_alone(span: str, contexts: Sequence[str]) -> bool:
     return any(word[:1].isupper() and word.strip("\"'(,.") not in openers for word in span.split())
 
 
+def _chunk_of(unit: SupportingSentence, chunks: Sequence[RetrievedChunk]):
+    """The retrieved chunk ``unit`` comes from, or None."""
+    return next((c.chunk for c in chunks if c.chunk.id == unit.chunk_id), None)
+
+
 def _introduces(sentence: SupportingSentence, code: SupportingSentence, chunks: Sequence[RetrievedChunk]) -> bool:
     """True when ``sentence`` ends in ":" and ``code`` is the block right after it in its chunk."""
-    chunk = next((c.chunk for c in chunks if c.chunk.id == sentence.chunk_id), None)
+    chunk = _chunk_of(sentence, chunks)
     return (chunk is not None and code.chunk_id == sentence.chunk_id and sentence.text.rstrip().endswith(":")
             and code.start >= sentence.end and not chunk.text[sentence.end: code.start].strip())
 
@@ -374,7 +379,7 @@ def _introduces(sentence: SupportingSentence, code: SupportingSentence, chunks: 
 def _indented(unit: SupportingSentence, chunks: Sequence[RetrievedChunk]) -> str:
     """``unit``'s text from the start of its first line, so that line keeps its indent (a unit starts at its
     first non-blank character, and a code block's later lines keep theirs)."""
-    chunk = next((c.chunk for c in chunks if c.chunk.id == unit.chunk_id), None)
+    chunk = _chunk_of(unit, chunks)
     if chunk is None:
         return unit.text
     line_start = chunk.text.rfind("\n", 0, unit.start) + 1
