@@ -82,7 +82,7 @@ def start(args: argparse.Namespace):
 
     torch.set_num_threads(args.threads)
     if getattr(args, "dtype", None):
-        os.environ["GEM_RAG_DTYPE"] = args.dtype  # read by get_default_model, the one place that loads it
+        os.environ["GEM_RAG_DTYPE"] = args.dtype  # read by GemModel.from_pretrained when given no dtype
     return get_default_model()
 
 

@@ -10,6 +10,11 @@ from pathlib import Path
 
 import pytest
 
+# The real model runs in fp32 here, also on a CPU with bf16 units (where bf16 is the product's default): the
+# mechanics tests (batched equals one by one, a cached prefix equals a full pass) hold exactly only in fp32, and
+# test_core_model compares bf16 with this fp32 model. Subprocesses of the tests inherit it.
+os.environ.setdefault("GEM_RAG_DTYPE", "float32")
+
 
 @pytest.fixture(scope="session")
 def model():

@@ -188,7 +188,11 @@ def test_failed_load_leaves_no_half_built_default(monkeypatch, model):
     assert default_module._default_model is None
 
 
-def test_bad_paths_and_options():
+def test_bad_paths_and_options(monkeypatch):
+    with monkeypatch.context() as env:
+        env.setenv("GEM_RAG_DTYPE", "int3")
+        with pytest.raises(ValueError, match="GEM_RAG_DTYPE must be one of"):
+            GemModel.from_pretrained()
     with pytest.raises(ModelNotFoundError, match="GGUF file not found"):
         GemModel.from_pretrained("/nonexistent/model.gguf")
     with pytest.raises(ModelNotFoundError, match="neither a model folder"):

@@ -21,13 +21,13 @@ def get_default_model() -> GemModel:
     """The shared default model, loading it on first use (thread-safe; a failed load leaves nothing behind).
 
     ``$GEM_RAG_BACKEND`` picks its backend (``torch``, the default, or ``llamacpp``; see GemModel.from_pretrained)
-    and ``$GEM_RAG_DTYPE`` its dtype (``float32``, ``bfloat16``, ...; unset: bf16 where the CPU has bf16 units).
+    and ``$GEM_RAG_DTYPE`` its dtype, as for every ``from_pretrained`` call without one (``float32``,
+    ``bfloat16``, ...; unset: bf16 where the CPU has bf16 units).
     """
     global _default_model
     with _default_lock:
         if _default_model is None:
-            _default_model = GemModel.from_pretrained(backend=os.environ.get("GEM_RAG_BACKEND") or "torch",
-                                                      dtype=os.environ.get("GEM_RAG_DTYPE") or None)
+            _default_model = GemModel.from_pretrained(backend=os.environ.get("GEM_RAG_BACKEND") or "torch")
         return _default_model
 
 

@@ -80,6 +80,11 @@ def default_dtype(device: torch.device) -> torch.dtype:
 
 
 def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """``dtype``; None: ``$GEM_RAG_DTYPE`` when set, else :func:`default_dtype`."""
+    if dtype is None and os.environ.get("GEM_RAG_DTYPE"):
+        if os.environ["GEM_RAG_DTYPE"] not in DTYPES:
+            raise ValueError(f"GEM_RAG_DTYPE must be one of {sorted(DTYPES)}, got {os.environ['GEM_RAG_DTYPE']!r}")
+        return DTYPES[os.environ["GEM_RAG_DTYPE"]]
     if dtype is None:
         return default_dtype(device)
     if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
