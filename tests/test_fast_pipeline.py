@@ -533,7 +533,8 @@ def test_a_sentence_that_opens_with_a_pronoun_is_answered_with_the_sentence_it_r
 def test_a_definition_that_introduces_an_example_shows_it():
     from types import SimpleNamespace
 
-    from gem_rag.rag.sentence_reader import ReadResult, SentenceReader, _first_lines
+    from gem_rag.rag.answer_text import first_lines
+    from gem_rag.rag.sentence_reader import ReadResult, SentenceReader
     from gem_rag.rag.types import RetrievedChunk
     from gem_rag.rag.unit_index import UnitIndex
 
@@ -549,7 +550,7 @@ def test_a_definition_that_introduces_an_example_shows_it():
     result = [e for e in reader.read("What is a tuple?", retrieved, query, None) if isinstance(e, ReadResult)][0]
     assert result.how == "sentence"
     assert result.answer == "A tuple consists of values separated by commas, for instance:\n>>> t = 12345, 'hello!'\n>>> t[0]"
-    assert _first_lines("```python\nx = 1\n```", 3) == "x = 1"  # a Markdown block's fences are not code
+    assert first_lines("```python\nx = 1\n```", 3) == "x = 1"  # a Markdown block's fences are not code
 
 
 def test_caption_lines_glued_above_a_sentence_are_not_shown_with_it():
@@ -570,15 +571,27 @@ def test_caption_lines_glued_above_a_sentence_are_not_shown_with_it():
 
 
 def test_a_short_answer_must_say_something_without_its_sentence():
-    from gem_rag.rag.sentence_reader import _stands_alone, _tidy_span
+    from gem_rag.rag.answer_text import stands_alone, tidy_span
 
-    assert _tidy_span("London Zoo in") == "London Zoo" and _tidy_span("elephant shrews,") == "elephant shrews"
-    assert _tidy_span("in") == "in"  # one word stays: the grounding check judges it
+    assert tidy_span("London Zoo in") == "London Zoo" and tidy_span("elephant shrews,") == "elephant shrews"
+    assert tidy_span("in") == "in"  # one word stays: the grounding check judges it
     snow = ["Snow albedo is highly variable, ranging from as high as 0.9 for freshly fallen snow."]
-    assert not _stands_alone("highly variable", snow)
-    assert not _stands_alone("Snow albedo", snow)  # its capital is the sentence's first word's
-    assert _stands_alone("0.9", snow) and _stands_alone("London Zoo", ["The first zoo was London Zoo in 1869."])
-    assert _stands_alone("`print`", ["Use `print` to show it."])
+    assert not stands_alone("highly variable", snow)
+    assert not stands_alone("Snow albedo", snow)  # its capital is the sentence's first word's
+    assert stands_alone("0.9", snow) and stands_alone("London Zoo", ["The first zoo was London Zoo in 1869."])
+    assert stands_alone("`print`", ["Use `print` to show it."])
+
+
+def test_a_sentence_answer_reads_without_extraction_residue():
+    from gem_rag.rag.answer_text import as_answer
+
+    assert as_answer("International Atomic Time (TAI, from the French name ) is a\nstandard.") == \
+        "International Atomic Time (TAI) is a standard."
+    assert as_answer("The abacus is called soroban (, lit. ) in Japan.") == "The abacus is called soroban in Japan."
+    assert as_answer("4. The average albedo of Earth is about 0.3.") == "The average albedo of Earth is about 0.3."
+    assert as_answer("Adobe (, ; , from Spanish: mud brick) is") == "Adobe (from Spanish: mud brick) is"
+    assert as_answer("Call f(x) or g() here (see below).") == "Call f(x) or g() here (see below)."  # untouched
+    assert as_answer("The set (a, b, or c) holds.") == "The set (a, b, or c) holds."
 
 
 def test_the_number_must_be_of_the_kind_asked_for():

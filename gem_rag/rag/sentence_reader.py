@@ -18,7 +18,7 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    - other questions (facts): the model writes a short answer from the supporting sentences alone (a short
      prompt, so it is fast), kept only when the sentences contain it and it is more than an alias of what the
      question names (``AnswerPrompt.grounded_in``), and says something without its sentence (a number, code or
-     a name: :func:`_stands_alone`; "highly variable" does not); otherwise the sentence is the answer. An answer
+     a name: :func:`~gem_rag.rag.answer_text.stands_alone`; "highly variable" does not); otherwise the sentence is the answer. An answer
      the sentences do not support is never shown as the answer.
    A sentence answer that introduces a code block ("..., for instance:") shows the block's first lines after it.
    A supporting sentence that opens with a pronoun ("It is the basis for ...") is shown after the sentence before
@@ -38,6 +38,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 import numpy as np
 
 from gem_rag.rag.answer_generation import AnswerGenerator
+from gem_rag.rag.answer_text import NUMBER, NUMBER_WORDS, as_answer, first_lines, stands_alone, tidy_span
 from gem_rag.rag.bm25 import STEM, tokenize
 from gem_rag.rag.config import RagConfig
 from gem_rag.rag.types import RetrievedChunk, SupportEvent, SupportingSentence, TokenEvent
@@ -52,9 +53,6 @@ _DEFINITION = re.compile(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))\s+(?
 _NUMBER_QUESTION = re.compile(r"^\s*(?:how\s+(?:many|much|long|old|far|fast|big|large|tall|high|often|deep|heavy)\b|"
                               r"(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b|"
                               r"what\s+(?:percentage|proportion)\b)", re.IGNORECASE)
-_NUMBER_WORDS = (r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
-                 r"eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?")
-_NUMBER = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE)
 _TIME_QUESTION = re.compile(r"^\s*(?:(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b)", re.IGNORECASE)
 _TIME = re.compile(r"\b\d{3,4}\b|\b\d{1,2}(?:st|nd|rd|th)[\s-]+century\b|\b(?:BCE?|AD|CE)\b|\b(?:January|February|March|"
                    r"April|May|June|July|August|September|October|November|December)\b")
@@ -68,8 +66,6 @@ _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for f
                        "and or as my me your there their use using get".split())
 _CLOSING = re.compile(r"[.!?:;,)\]\"']\s*$")  # a line that ends a sentence or a clause
 LABEL_MAX_WORDS = 8
-_FENCE = re.compile(r"^\s*(?:```|~~~)")
-_DANGLING = frozenset("in of at on by to for from with and or the a an as than".split())
 SHORT_ANSWER_TOKENS = 16  # a short answer longer than this is not short: the sentence answers instead
 CODE_LINES = 3  # a code answer shows at most this many lines of its block
 FRAGMENT_PENALTY = 0.3  # unit scores (see the module docstring), chosen on the development set
@@ -103,8 +99,8 @@ def holds_asked_number(question: str, text: str) -> bool:
     counted = _HOW_MANY.match(question)
     if counted:
         stem = re.escape(counted.group(1)[:STEM])
-        return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{_NUMBER_WORDS}))\W+(?:\w+\W+){{0,2}}{stem}", text, re.IGNORECASE))
-    return bool(_NUMBER.search(text))
+        return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS}))\W+(?:\w+\W+){{0,2}}{stem}", text, re.IGNORECASE))
+    return bool(NUMBER.search(text))
 
 
 def definition_term(question: str) -> str | None:
@@ -226,8 +222,8 @@ class SentenceReader:
         yield SupportEvent(supporting)
         kind = question_kind(question)
         code = next((s for s in supporting if s.kind == "code"), None)
-        sentence = _as_answer(f"{antecedent.text} {supporting[0].text}" if antecedent else supporting[0].text)
-        shown = _first_lines(_indented(code, chunks), CODE_LINES) if code is not None else ""
+        sentence = as_answer(f"{antecedent.text} {supporting[0].text}" if antecedent else supporting[0].text)
+        shown = first_lines(_indented(code, chunks), CODE_LINES) if code is not None else ""
         if code is not None and _introduces(supporting[0], code, chunks):
             sentence += "\n" + shown  # "A tuple consists of ... commas, for instance:" shows the example too
         if kind == "howto" and code is not None:
@@ -279,8 +275,8 @@ class SentenceReader:
         usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens}
         answer, abstained = self.generator.prompt.postprocess(raw, question)
         grounded = self.generator.prompt.grounded_in(contexts, question, spans_only=True)
-        answer = _tidy_span(answer)
-        if not abstained and answer and grounded(raw) and _stands_alone(answer, contexts):
+        answer = tidy_span(answer)
+        if not abstained and answer and grounded(raw) and stands_alone(answer, contexts):
             yield TokenEvent(answer)
             return ReadResult(answer, False, "span", supporting, raw, usage, run.first_token_s)
         return ReadResult(sentence, False, "sentence", supporting, raw, usage, run.first_token_s)
@@ -346,22 +342,8 @@ def _code_unit(units, i: int, chunk_text: str):
     return None
 
 
-def _tidy_span(span: str) -> str:
-    """A span without the punctuation and function words it was cut at: "London Zoo in" -> "London Zoo"."""
-    words = span.strip(" ,;:").split()
-    while len(words) > 1 and words[-1].lower() in _DANGLING:
-        words.pop()
-    return " ".join(words).strip(" ,;:")
 
 
-def _stands_alone(span: str, contexts: Sequence[str]) -> bool:
-    """True when ``span`` says something without its sentence: it holds a number, code, or a name (a capitalised
-    word that opens no context sentence). "highly variable" for "What is the albedo of snow?" does not: the
-    sentence it comes from ("Snow albedo is highly variable, ranging from as high as 0.9 ...") answers instead."""
-    if _NUMBER.search(span) or "`" in span:
-        return True
-    openers = {context.split()[0].strip("\"'(") for context in contexts if context.split()}
-    return any(word[:1].isupper() and word.strip("\"'(,.") not in openers for word in span.split())
 
 
 def _chunk_of(unit: SupportingSentence, chunks: Sequence[RetrievedChunk]):
@@ -385,15 +367,3 @@ def _indented(unit: SupportingSentence, chunks: Sequence[RetrievedChunk]) -> str
     line_start = chunk.text.rfind("\n", 0, unit.start) + 1
     lead = chunk.text[line_start: unit.start]
     return lead + unit.text if not lead.strip() else unit.text
-
-
-def _first_lines(text: str, n: int) -> str:
-    """The first ``n`` lines of a code block, without its fences (```` ```python ````) and common indent."""
-    lines = [line for line in text.strip("\n").split("\n") if line.strip() and not _FENCE.match(line)] or [text]
-    indent = min(len(line) - len(line.lstrip()) for line in lines[:n])
-    return "\n".join(line[indent:] for line in lines[:n])
-
-
-def _as_answer(text: str) -> str:
-    """A sentence as an answer: its lines joined."""
-    return " ".join(text.split())

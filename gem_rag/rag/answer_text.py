@@ -1,0 +1,59 @@
+"""How the sentence reader's answers read: spans trimmed to what they say, sentences joined onto one line and
+cleaned of the residue text extraction leaves in them, code blocks shown by their first lines.
+
+These change the answer a person reads, never the supporting sentence: its text and character offsets stay the
+source's, so the page highlights exactly what the document says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+NUMBER_WORDS = (r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
+                r"eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?")
+NUMBER = re.compile(rf"\d|\b(?:{NUMBER_WORDS})\b", re.IGNORECASE)
+_FENCE = re.compile(r"^\s*(?:```|~~~)")
+_DANGLING = frozenset("in of at on by to for from with and or the a an as than".split())
+# A clause inside brackets whose last word introduces something that is not there: Wikipedia's extracted text
+# keeps "(TAI, from the French name )" and "soroban (, lit. )" where the foreign-script words were dropped.
+_ORPHAN_CLAUSE = re.compile(r"[,;]\s*[^,;()]*?\b(?:name|lit\.|literally|from|meaning|pronounced|or|also)\s*(?=\))",
+                            re.IGNORECASE)
+_EMPTY_BRACKETS = re.compile(r"\s+\(\s*[,;:]?\s*\)")  # "soroban ( )", never a call's "f()"
+_OPENING_PUNCTUATION = re.compile(r"\(\s*(?:[,;]\s*)+")
+_LIST_MARKER = re.compile(r"^(?:[*\-+•]|\d+[.)]|#\.)\s+(?=\S)")  # as rag.sentences reads list items
+
+
+def tidy_span(span: str) -> str:
+    """A span without the punctuation and function words it was cut at: "London Zoo in" -> "London Zoo"."""
+    words = span.strip(" ,;:").split()
+    while len(words) > 1 and words[-1].lower() in _DANGLING:
+        words.pop()
+    return " ".join(words).strip(" ,;:")
+
+
+def stands_alone(span: str, contexts: Sequence[str]) -> bool:
+    """True when ``span`` says something without its sentence: it holds a number, code, or a name (a capitalised
+    word that opens no context sentence). "highly variable" for "What is the albedo of snow?" does not: the
+    sentence it comes from ("Snow albedo is highly variable, ranging from as high as 0.9 ...") answers instead."""
+    if NUMBER.search(span) or "`" in span:
+        return True
+    openers = {context.split()[0].strip("\"'(") for context in contexts if context.split()}
+    return any(word[:1].isupper() and word.strip("\"'(,.") not in openers for word in span.split())
+
+
+def first_lines(text: str, n: int) -> str:
+    """The first ``n`` lines of a code block, without its fences (```` ```python ````) and common indent."""
+    lines = [line for line in text.strip("\n").split("\n") if line.strip() and not _FENCE.match(line)] or [text]
+    indent = min(len(line) - len(line.lstrip()) for line in lines[:n])
+    return "\n".join(line[indent:] for line in lines[:n])
+
+
+def as_answer(text: str) -> str:
+    """A sentence as an answer: its lines joined, without a list item's marker ("4. The average albedo ..." ->
+    "The average albedo ...": out of its list the number means nothing, and at a chunk's start it can be the tail
+    of a number cut by the chunk boundary, "0.|4.") and without bracketed residue: "International Atomic Time (TAI,
+    from the French name ) is ..." -> "International Atomic Time (TAI) is ..."."""
+    text = _LIST_MARKER.sub("", " ".join(text.split()))
+    text = _OPENING_PUNCTUATION.sub("(", _ORPHAN_CLAUSE.sub("", text))
+    return _EMPTY_BRACKETS.sub("", text)
