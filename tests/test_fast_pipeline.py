@@ -112,6 +112,11 @@ def test_units_cut_at_the_chunk_start_are_fragments():
     assert _is_fragment(head, cut[head.start:head.end], cut, continues=True)  # a later chunk of its document
     assert not _is_fragment(head, cut[head.start:head.end], cut)  # the document's first chunk starts it
     assert not _is_fragment(tail, cut[tail.start:tail.end], cut, continues=True)  # not at the chunk's start
+    number = "11th century This abacus used beads on wires.\n\n4. The average albedo of Earth is about 0.3."
+    [cut_sentence, item] = split_units(number)
+    assert _is_fragment(cut_sentence, number[cut_sentence.start:cut_sentence.end], number, continues=True)
+    assert not _is_fragment(cut_sentence, number[cut_sentence.start:cut_sentence.end], number)
+    assert not _is_fragment(item, number[item.start:item.end], number, continues=True)  # a list item, not cut
 
 
 def test_unit_embeddings_come_from_the_text_pass(tiny_model):

@@ -319,14 +319,16 @@ def _label_length(text: str, chunk_text: str, start: int) -> int:
 
 def _is_fragment(unit, text: str, chunk_text: str, continues: bool = False) -> bool:
     """True for the tail of a unit cut at the chunk's start: a sentence that starts lower-case or with
-    punctuation, or, first in a chunk that ``continues`` its document (not its first chunk), one whose backticks
-    or parentheses do not pair (``Control-D` on Unix, `Control-Z` on Windows) at the ...``); or a code session
+    punctuation, or, first in a chunk that ``continues`` its document (not its first chunk), one that starts with a
+    digit (the chunk starts at an overlap offset: "11th century This abacus ...") or whose backticks or parentheses
+    do not pair (``Control-D` on Unix, `Control-Z` on Windows) at the ...``); or a code session
     whose first line is neither a prompt (``>>>``, ``$``, ``...``), a fence nor indented, at the chunk's very start
     (``.close()`` / ``>>> f.read()`` is the end of the previous chunk's example, not an answer)."""
     first = not chunk_text[: unit.start].strip()
     if unit.kind != "code":
         unpaired = text.count("`") % 2 == 1 or text.count(")") > text.count("(")
-        return text[:1].islower() or text[:1] in ".,;:)*`" or (continues and first and unpaired)
+        cut_number = continues and first and unit.kind == "sentence" and text[:1].isdigit()  # "11th century This ..."
+        return text[:1].islower() or text[:1] in ".,;:)*`" or (continues and first and (unpaired or cut_number))
     at_line_start = unit.start == 0 or chunk_text[unit.start - 1] == "\n"
     return first and at_line_start and not text.startswith((">>>", "$", "...", "```", "~~~"))
 
