@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from gem_rag.rag.sentences import FENCE, LIST_MARKER
+
 NUMBER_WORDS = (r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
                 r"eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?")
 NUMBER = re.compile(rf"\d|\b(?:{NUMBER_WORDS})\b", re.IGNORECASE)
-_FENCE = re.compile(r"^\s*(?:```|~~~)")
 _DANGLING = frozenset("in of at on by to for from with and or the a an as than".split())
 # A clause inside brackets whose last word introduces something that is not there: Wikipedia's extracted text
 # keeps "(TAI, from the French name )" and "soroban (, lit. )" where the foreign-script words were dropped.
@@ -21,7 +22,6 @@ _ORPHAN_CLAUSE = re.compile(r"[,;]\s*[^,;()]*?\b(?:name|lit\.|literally|from|mea
                             re.IGNORECASE)
 _EMPTY_BRACKETS = re.compile(r"\s+\(\s*[,;:]?\s*\)")  # "soroban ( )", never a call's "f()"
 _OPENING_PUNCTUATION = re.compile(r"\(\s*(?:[,;]\s*)+")
-_LIST_MARKER = re.compile(r"^(?:[*\-+•]|\d+[.)]|#\.)\s+(?=\S)")  # as rag.sentences reads list items
 
 
 def tidy_span(span: str) -> str:
@@ -44,7 +44,7 @@ def stands_alone(span: str, contexts: Sequence[str]) -> bool:
 
 def first_lines(text: str, n: int) -> str:
     """The first ``n`` lines of a code block, without its fences (```` ```python ````) and common indent."""
-    lines = [line for line in text.strip("\n").split("\n") if line.strip() and not _FENCE.match(line)] or [text]
+    lines = [line for line in text.strip("\n").split("\n") if line.strip() and not FENCE.match(line)] or [text]
     indent = min(len(line) - len(line.lstrip()) for line in lines[:n])
     return "\n".join(line[indent:] for line in lines[:n])
 
@@ -54,6 +54,6 @@ def as_answer(text: str) -> str:
     "The average albedo ...": out of its list the number means nothing, and at a chunk's start it can be the tail
     of a number cut by the chunk boundary, "0.|4.") and without bracketed residue: "International Atomic Time (TAI,
     from the French name ) is ..." -> "International Atomic Time (TAI) is ..."."""
-    text = _LIST_MARKER.sub("", " ".join(text.split()))
+    text = LIST_MARKER.sub("", " ".join(text.split()))
     text = _OPENING_PUNCTUATION.sub("(", _ORPHAN_CLAUSE.sub("", text))
     return _EMPTY_BRACKETS.sub("", text)

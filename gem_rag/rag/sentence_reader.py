@@ -18,8 +18,8 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    - other questions (facts): the model writes a short answer from the supporting sentences alone (a short
      prompt, so it is fast), kept only when the sentences contain it and it is more than an alias of what the
      question names (``AnswerPrompt.grounded_in``), and says something without its sentence (a number, code or
-     a name: :func:`~gem_rag.rag.answer_text.stands_alone`; "highly variable" does not); otherwise the sentence is the answer. An answer
-     the sentences do not support is never shown as the answer.
+     a name: :func:`~gem_rag.rag.answer_text.stands_alone`; "highly variable" does not); otherwise the sentence is
+     the answer. An answer the sentences do not support is never shown as the answer.
    A sentence answer that introduces a code block ("..., for instance:") shows the block's first lines after it.
    A supporting sentence that opens with a pronoun ("It is the basis for ...") is shown after the sentence before
    it in its chunk, which joins the support: a person must see what "it" is.
@@ -342,10 +342,6 @@ def _code_unit(units, i: int, chunk_text: str):
     if i > 0 and units[i - 1].kind == "heading" and _SIGNATURE.match(chunk_text[units[i - 1].start: units[i - 1].end]):
         return units[i - 1]
     return None
-
-
-
-
 
 
 def _chunk_of(unit: SupportingSentence, chunks: Sequence[RetrievedChunk]):

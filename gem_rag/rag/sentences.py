@@ -24,8 +24,8 @@ KINDS = ("sentence", "item", "code", "heading")
 _ABBREVIATIONS = frozenset("e.g i.e etc vs mr mrs ms dr st jr sr no fig approx ca cf al inc ltd co "
                            "jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k lit".split())  # "lit." literally
 _BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[A-Z0-9\"'`(\[*])")
-_ITEM = re.compile(r"^\s*(?:[*\-+•]|\d+[.)]|#\.)\s+")
-_FENCE = re.compile(r"^\s*(```|~~~)")
+LIST_MARKER = re.compile(r"^\s*(?:[*\-+•]|\d+[.)]|#\.)\s+")  # a list item's "* ", "4. ", "#. "
+FENCE = re.compile(r"^\s*(?:```|~~~)")  # a Markdown code fence
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def split_units(text: str) -> list[Unit]:
             units.append(_trimmed(text, start, end, "code"))
         elif len(lines) == 1 and _is_heading(block):
             units.append(_trimmed(text, start, end, "heading"))
-        elif any(_ITEM.match(line) for line in lines):
+        elif any(LIST_MARKER.match(line) for line in lines):
             units.extend(_items(text, start, lines))
         else:
             units.extend(_sentences(text, start, end))
@@ -59,7 +59,7 @@ def _blocks(text: str) -> list[tuple[int, int, str]]:
     pos, start, fenced = 0, None, False
     for line in text.splitlines(keepends=True):
         blank = not line.strip()
-        if _FENCE.match(line):
+        if FENCE.match(line):
             fenced = not fenced
         if blank and not fenced:
             if start is not None:
@@ -75,11 +75,11 @@ def _blocks(text: str) -> list[tuple[int, int, str]]:
 
 def _is_code(lines: list[str]) -> bool:
     first = lines[0]
-    if _FENCE.match(first) or first.lstrip().startswith((">>>", "$ ", "...")):
+    if FENCE.match(first) or first.lstrip().startswith((">>>", "$ ", "...")):
         return True
     if any(line.lstrip().startswith(">>> ") for line in lines):
         return True  # a session cut at the chunk's start: "('banana')\n    3\n    >>> fruits.index(...)"
-    return all(line.startswith(("  ", "\t")) for line in lines if line.strip()) and not _ITEM.match(first)
+    return all(line.startswith(("  ", "\t")) for line in lines if line.strip()) and not LIST_MARKER.match(first)
 
 
 def _is_heading(line: str) -> bool:
@@ -97,7 +97,7 @@ def _items(text: str, start: int, lines: list[str]) -> list[Unit]:
     units: list[Unit] = []
     pos, item_start = start, None
     for line in lines:
-        if _ITEM.match(line) and item_start is not None:
+        if LIST_MARKER.match(line) and item_start is not None:
             units.append(_trimmed(text, item_start, pos - 1, "item"))
             item_start = None
         if item_start is None:
