@@ -74,15 +74,18 @@ def benchmark_arguments(doc: str, cache: str) -> argparse.ArgumentParser:
 
 
 def start(args: argparse.Namespace):
-    """Logging on, torch's thread count and the model's dtype from ``args``; returns the shared default model."""
+    """Logging on, torch's thread count and the model's dtype from ``args``; returns the shared default model (with
+    the GEM artefact ``args.gem`` where the benchmark takes one)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import torch
 
-    from gem_rag import get_default_model
+    from gem_rag import GemModel, get_default_model, set_default_model
 
     torch.set_num_threads(args.threads)
     if getattr(args, "dtype", None):
         os.environ["GEM_RAG_DTYPE"] = args.dtype  # read by GemModel.from_pretrained when given no dtype
+    if getattr(args, "gem", None):
+        set_default_model(GemModel.from_pretrained(gem_weights=args.gem))
     return get_default_model()
 
 

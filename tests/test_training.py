@@ -187,6 +187,53 @@ def test_crop_and_neighbour_positives(rows_file):
     assert alone.make_pair(random.Random(0), 0, "neighbour")[2] == "crop"  # a one-passage document crops instead
 
 
+def test_question_positives_and_the_question_file(tmp_path):
+    """Generated questions: kept only when they read as a question about the passage, written resumably, joined
+    to their rows; a `question` pair is (one of the row's questions, the passage), falling back to ICT without."""
+    from gem_rag.core.generation import GenerationResult
+    from gem_rag.training.questions import (clean_question, pick_rows, read_questions, row_key, rows_with_questions,
+                                            write_questions)
+
+    def row(text, doc, split="train"):
+        return Row(text, doc.title(), "", doc, "wiki", split)
+
+    rows = [row("The aardvark feeds almost exclusively on ants and termites. It digs at night.", "aardvark"),
+            row("Aardvarks live in burrows. They leave them at dusk.", "aardvark"),
+            row("Albedo is the fraction of light a surface reflects. Snow reflects most.", "albedo"),
+            row("Held-out passage about lava. It is hot.", "lava", split="val")]
+    assert clean_question("What does the aardvark eat?\nMore", rows[0]) == "What does the aardvark eat?"
+    assert clean_question("What is the text about?", rows[0]) is None  # about the prompt
+    assert clean_question("Who designed the bridge?", rows[0]) is None  # nothing of the passage
+    assert clean_question("The aardvark eats ants.", rows[0]) is None  # not a question
+    assert pick_rows(rows, {"wiki": 2}, per_doc=2, seed=0) == [0, 1]  # a whole document first; held-out rows never
+
+    class Writer:  # stands in for GemModel: one reply per prompt
+        calls = 0
+
+        def apply_chat_template(self, messages):
+            return messages[-1]["content"]
+
+        def generate(self, prompts, **kwargs):
+            Writer.calls += 1
+            return [GenerationResult("What does the aardvark eat?" if "aardvark" in p else "No idea.", 0, 0, "stop")
+                    for p in prompts]
+
+    out = tmp_path / "questions.jsonl"
+    assert list(write_questions(Writer(), rows, [0, 2], out, batch=1)) == [1, 2]
+    assert list(write_questions(Writer(), rows, [0, 2], out, batch=1)) == [] and Writer.calls == 2  # resumed: done
+    found = read_questions(out)
+    assert found == {row_key(rows[0]): ["What does the aardvark eat?"], row_key(rows[2]): []}
+    kept = rows_with_questions(rows, found)
+    assert [r.doc for r in kept] == ["aardvark", "lava"] and kept[0].questions == ["What does the aardvark eat?"]
+
+    tokenizer = GemModel.from_pretrained(gem_weights=None).tokenizer
+    sampler = RowSampler(kept + [rows[1]], tokenizer, special_ids=[0], max_tokens=64, pad_id=0)
+    query, positive, kind = sampler.make_pair(random.Random(0), 0, "question")
+    assert kind == "question" and tokenizer.decode(query[:-1]) == "What does the aardvark eat?"
+    assert positive == sampler.encode(rows[0].text) + [0]
+    assert sampler.make_pair(random.Random(0), 2, "question")[2] == "ict"  # no questions: ICT instead
+
+
 def test_same_group_auc():
     from gem_rag.eval.metrics import same_group_auc
 

@@ -113,6 +113,8 @@ def main() -> None:
     parser = benchmark_arguments(__doc__, "runs/reader_dev")
     parser.add_argument("--pipelines", default="gem,minilm", help=f"comma list of {sorted(PIPELINES)}")
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions (a quick check)")
+    parser.add_argument("--gem", default=None, help="GEM artefact folder (default: the shipped one); give it its own "
+                                                    "--cache")
     args = parser.parse_args()
     model = start(args)
     rows = all_rows()[: args.limit or None]

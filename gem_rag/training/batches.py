@@ -175,10 +175,16 @@ class RowSampler:
 
         Kinds: ``heading`` (title/heading vs passage), ``ict`` (a sentence vs the rest), ``neighbour`` (the passage
         vs the next or previous one of its document), ``crop`` (two independent word spans of the passage),
-        ``dropout`` (two copies with random tokens dropped). A row that cannot make its kind (a one-passage
-        document, no heading, one sentence) falls back to crop, ICT or dropout.
+        ``dropout`` (two copies with random tokens dropped), ``question`` (one of the row's generated questions vs
+        the passage). A row that cannot make its kind (a one-passage document, no heading, one sentence, no
+        questions) falls back to crop, ICT or dropout.
         """
         row = self.rows[index]
+        if kind == "question":
+            if row.questions:
+                return (self.encode(rng.choice(row.questions), 64) + self.special_ids,
+                        self.encode(row.text) + self.special_ids, kind)
+            kind = "ict"
         if kind == "neighbour":
             siblings = self.by_doc[row.doc]
             if len(siblings) >= 2:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from gem_rag.core.artefact import ADAPTER_SCOPES
 
-POSITIVE_KINDS = ("dropout", "ict", "heading", "crop", "neighbour")
+POSITIVE_KINDS = ("dropout", "ict", "heading", "crop", "neighbour", "question")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 

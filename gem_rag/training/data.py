@@ -18,7 +18,7 @@ import json
 import logging
 import random
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -45,6 +45,7 @@ class Row:
     doc: str  # document id
     source: str  # corpus file name, e.g. "wikipedia-sample"
     split: str  # "train" or "val"
+    questions: list[str] = field(default_factory=list)  # questions the passage answers (written by a model)
 
 
 def split_sentences(text: str) -> list[str]:
