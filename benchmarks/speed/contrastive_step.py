@@ -7,7 +7,9 @@ and the same seeded batches; the first step is a warm-up and not counted. Varian
   until session 10; without checkpointing one 32-pair step peaked at 23 GB here);
 - ``gradcache-16`` / ``-8`` / ``-4``: GradCache, rows embedded 16 (8, 4) at a time in length order, once without a
   graph and once with one, no checkpointing;
-- ``gradcache-16-128``: the same with texts cut at 128 tokens instead of 160.
+- ``gradcache-16-128``: the same with texts cut at 128 tokens instead of 160;
+- ``gradcache-8-fp32``: ``gradcache-8`` without autocast (every other variant autocasts to bf16 where the CPU has
+  bf16 units, as the trainer does by default).
 
 Usage:
     python -m benchmarks.speed.contrastive_step --rows runs/s10/rows_all_news.jsonl.gz --json docs/contrastive_step.json
@@ -33,6 +35,7 @@ VARIANTS = {
     "gradcache-8": dict(embed_chunk=8, grad_checkpointing=False),
     "gradcache-4": dict(embed_chunk=4, grad_checkpointing=False),
     "gradcache-16-128": dict(embed_chunk=16, grad_checkpointing=False, max_tokens=128),
+    "gradcache-8-fp32": dict(embed_chunk=8, grad_checkpointing=False, autocast="off"),  # the others: bf16 where the CPU has it
 }
 COMMON = dict(ntp_steps=0, contrastive_batch=32, ntp_weight=0.0, max_tokens=160, positives=("ict", "heading"),
               eval_rows=0, progress=False, lr=5e-4, special_lr=2e-4)
