@@ -2,8 +2,9 @@
 
 The instruct model reads a training passage and writes one question the passage answers (doc2query, InPars and
 Promptagator do this with a larger writer); the pair (question, passage) then trains the GEM token as a question
-would meet it at retrieval time. Documents are drawn whole, so ``--doc-group`` batches still hold passages of one
-document as each other's negatives. Only training rows get questions: held-out rows stay untouched.
+would meet it at retrieval time. Rows are picked a document at a time (its first passages), so ``--doc-group``
+batches hold passages of one document as each other's negatives. Only training rows get questions: held-out rows
+stay untouched.
 
 Example:
     >>> picked = pick_rows(rows, {"wikipedia-sample": 800}, per_doc=8, seed=0)
