@@ -533,6 +533,12 @@ def test_a_sentence_that_opens_with_a_pronoun_is_answered_with_the_sentence_it_r
     query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)  # the first sentence needs nothing before it
     result = [e for e in reader.read("Why is TAI important?", retrieved, query, None) if isinstance(e, ReadResult)][0]
     assert result.answer == text[: text.index(" It")] and len(result.supporting) == 1
+    cut = "a value with some key. It is also possible to delete a pair with `del`."  # a chunk cut mid-sentence
+    index.add(["c2"], [split_units(cut)], [np.eye(2, 4, dtype=np.float32)])
+    retrieved = [RetrievedChunk(Chunk(id="c2", text=cut, metadata={"start": 120}), 1.0, 1)]
+    query = np.array([0.0, 1.0, 0.0, 0.0], dtype=np.float32)
+    result = [e for e in reader.read("Why use del?", retrieved, query, None) if isinstance(e, ReadResult)][0]
+    assert result.answer == cut[cut.index("It"):] and len(result.supporting) == 1  # the fragment is not shown
 
 
 def test_a_definition_that_introduces_an_example_shows_it():

@@ -240,7 +240,8 @@ class SentenceReader:
     def _antecedent(self, best: SupportingSentence, chunks: Sequence[RetrievedChunk]) -> SupportingSentence | None:
         """The sentence right before ``best`` in its chunk when ``best`` opens with a pronoun that refers to it
         ("It is the basis for Coordinated Universal Time" after "International Atomic Time (TAI) is ..."): the
-        answer shows both, or a person cannot tell what "it" is. None otherwise."""
+        answer shows both, or a person cannot tell what "it" is. None otherwise, and when that sentence is a fragment
+        cut at the chunk's start (its tail explains nothing)."""
         if best.kind == "code" or not _PRONOUN_START.match(best.text):
             return None
         chunk = _chunk_of(best, chunks)
@@ -251,6 +252,8 @@ class SentenceReader:
         if i == 0 or units[i - 1].kind not in ("sentence", "item"):
             return None
         before = units[i - 1]
+        if _is_fragment(before, chunk.text[before.start: before.end], chunk.text, chunk.metadata.get("start", 0) > 0):
+            return None
         return SupportingSentence(chunk.text[before.start: before.end], chunk.id, before.start, before.end, best.score,
                                   before.kind)
 
