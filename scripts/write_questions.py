@@ -1,7 +1,8 @@
 """Write generated questions for training passages, then a rows file whose rows carry them (`question` positives).
 
-The model (the default SmolLM2-135M-Instruct unless --base-model) writes one question per picked passage; documents
-are picked whole per source. Resumable: rerun the same command and it continues where it stopped.
+The model (the default SmolLM2-135M-Instruct unless --base-model) writes one question per picked passage; passages
+are picked a document at a time per source (its first --per-doc). Resumable: rerun the same command and it
+continues where it stopped.
 
     python scripts/write_questions.py --rows runs/s10/rows_all_news.jsonl.gz --out runs/q \
         --per-source wikipedia-sample=1000,python-3.11-docs=500,linux-6.1-docs=500,lee-background=400

@@ -205,6 +205,8 @@ def test_question_positives_and_the_question_file(tmp_path):
     assert clean_question("What is the text about?", rows[0]) is None  # about the prompt
     assert clean_question("Who designed the bridge?", rows[0]) is None  # nothing of the passage
     assert clean_question("The aardvark eats ants.", rows[0]) is None  # not a question
+    asking = row("What aardvarks eat is termites. That is all they eat.", "aardvark")
+    assert clean_question("What is the purpose of that?", asking) is None  # only question words in common
     assert pick_rows(rows, {"wiki": 2}, per_doc=2, seed=0) == [0, 1]  # a whole document first; held-out rows never
 
     class Writer:  # stands in for GemModel: one reply per prompt

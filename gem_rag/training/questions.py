@@ -18,13 +18,15 @@ import json
 import random
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from gem_rag.training.data import Row
 
 # One worked example before the passage: without it the 135M model mostly asks about "the text" itself.
-EXAMPLE_PASSAGE = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "
-                   "after the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889.")
+EXAMPLE_PASSAGE = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is "
+                   "named after the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to "
+                   "1889.")
 EXAMPLE_TITLE = "Eiffel Tower"
 EXAMPLE_QUESTION = "Who designed the Eiffel Tower?"
 PROMPT = 'Passage from "{title}":\n{passage}\n\nAsk a question that this passage answers.'
@@ -70,15 +72,16 @@ def pick_rows(rows: Sequence[Row], passages_per_source: dict[str, int], *, per_d
 
 def clean_question(text: str, row: Row) -> str | None:
     """The first line of the model's reply if it reads as a question about ``row``: 3-30 words ending in "?",
-    sharing a word of four letters or more (question words aside) with the passage or its title, not about the prompt (META_WORDS), not a
-    copy of the passage; else None."""
+    sharing a word of four letters or more (question words aside) with the passage or its title, not about the
+    prompt (META_WORDS), not a copy of the passage; else None."""
     line = text.strip().splitlines()[0].strip() if text.strip() else ""
     line = re.sub(r"^(question|q)\s*[:.]\s*", "", line, flags=re.IGNORECASE).strip(" \"'")
     words = _WORD.findall(line.lower())
     source = _WORD.findall(f"{row.title} {row.heading} {row.text}".lower())
     if not line.endswith("?") or not 3 <= len(words) <= 30 or META_WORDS & set(words):
         return None
-    if not {w for w in words if len(w) >= 4} - QUESTION_WORDS & set(source) or " ".join(words) in " ".join(source):
+    shared = ({w for w in words if len(w) >= 4} - QUESTION_WORDS) & set(source)  # "&" binds before "-": brackets
+    if not shared or " ".join(words) in " ".join(source):
         return None
     return line
 
@@ -127,5 +130,5 @@ def rows_with_questions(rows: Sequence[Row], questions: dict[str, list[str]]) ->
         if row.split != "train":
             kept.append(row)
         elif asked:
-            kept.append(Row(**{**row.__dict__, "questions": list(asked)}))
+            kept.append(replace(row, questions=list(asked)))
     return kept
