@@ -512,6 +512,26 @@ def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
     assert reader.support("Show the banana example", banana, np.array([0.0, 0.0, 0.0, 1.0]))[0].kind == "code"
 
 
+def test_a_where_question_is_answered_by_a_unit_that_names_a_place():
+    from gem_rag.rag.sentence_reader import SentenceReader, names_place
+    from gem_rag.rag.types import RetrievedChunk
+    from gem_rag.rag.unit_index import UnitIndex
+
+    assert names_place("Aardvarks are found in sub-Saharan Africa.") and names_place("in the `__pycache__` directory")
+    assert not names_place("Aardvarks live for up to 23 years in captivity.")  # its only capital opens it
+    text = "Aardvarks live for up to 23 years in captivity. Aardvarks are found in sub-Saharan Africa."
+    units = split_units(text)
+    index = UnitIndex()
+    index.add(["c1"], [units], [np.eye(len(units), 4, dtype=np.float32)])
+    reader = SentenceReader(generator=None, units=index, config=RagConfig(min_support_score=-10.0))
+    retrieved = [RetrievedChunk(Chunk(id="c1", text=text, metadata={}), 1.0, 1)]
+    query = np.array([1.0, 0.2, 0.0, 0.0], dtype=np.float32)  # closest to the captivity sentence
+    assert reader.support("Where do aardvarks live?", retrieved, query)[0].text.endswith("Africa.")
+    assert reader.support("What about aardvarks?", retrieved, query)[0].text.endswith("captivity.")
+    strict = SentenceReader(generator=None, units=index, config=RagConfig(min_support_score=0.9))
+    assert strict.support("Where do aardvarks live?", retrieved, query)[0].text.endswith("captivity.")  # Africa: 0.7 < 0.9
+
+
 def test_a_sentence_that_opens_with_a_pronoun_is_answered_with_the_sentence_it_refers_to():
     from types import SimpleNamespace
 

@@ -9,8 +9,9 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    hold code instead). The best unit is the support, with the code block right after it when it introduces
    one ("... run:"); below ``min_support_score`` the reader abstains, and so it does when the question asks for
    a number ("how many ...?", "in what year ...?") and the best unit is code or lacks that kind of number (a
-   year for "when did ...?", a count of X for "how many X ...?": :func:`holds_asked_number`). (Chosen on the development
-   set, benchmarks/dev: docs/benchmarks.md, "Reader".)
+   year for "when did ...?", a count of X for "how many X ...?": :func:`holds_asked_number`). A "where" question
+   takes the best of the top units that names a place (:func:`names_place`). (Chosen on the development set,
+   benchmarks/dev: docs/benchmarks.md, "Reader".)
 2. **Answer**, by the kind of question:
    - how-to ("how do I ...") whose support introduces or contains code: the code, e.g. ``python3 -m venv
      tutorial-env``;
@@ -57,6 +58,8 @@ _TIME_QUESTION = re.compile(r"^\s*(?:(?:in\s+)?(?:what|which)\s+year\b|when\s+(?
 _TIME = re.compile(r"\b\d{3,4}\b|\b\d{1,2}(?:st|nd|rd|th)[\s-]+century\b|\b(?:BCE?|AD|CE)\b|\b(?:January|February|March|"
                    r"April|May|June|July|August|September|October|November|December)\b")
 _HOW_MANY = re.compile(r"^\s*how\s+many\s+(\w+)", re.IGNORECASE)
+_WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
+_PLACE = re.compile(r"(?<=\W)(?<![.!?]\s)[A-Z][a-z]|`[^`]+`")  # "... in sub-Saharan Africa", "`__pycache__`"
 _PRONOUN_START = re.compile(r"^\W*(?:it|this|that|these|those|they|he|she|its|their|his|her)\s+\w",
                             re.IGNORECASE)  # "It is the basis for ...": who "it" is, is in the sentence before
 _SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*$")  # "list.reverse()", "json.dump(obj, fp, *, skipkeys=False)"
@@ -68,6 +71,7 @@ _CLOSING = re.compile(r"[.!?:;,)\]\"']\s*$")  # a line that ends a sentence or a
 LABEL_MAX_WORDS = 8
 SHORT_ANSWER_TOKENS = 16  # a short answer longer than this is not short: the sentence answers instead
 CODE_LINES = 3  # a code answer shows at most this many lines of its block
+PLACE_CANDIDATES = 5  # a "where" question's answer is the best of this many units that names a place
 FRAGMENT_PENALTY = 0.3  # unit scores (see the module docstring), chosen on the development set
 CODE_PENALTY = 0.3
 HOWTO_BONUS = 0.1
@@ -101,6 +105,12 @@ def holds_asked_number(question: str, text: str) -> bool:
         stem = re.escape(counted.group(1)[:STEM])
         return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS}))\W+(?:\w+\W+){{0,2}}{stem}", text, re.IGNORECASE))
     return bool(NUMBER.search(text))
+
+
+def names_place(text: str) -> bool:
+    """True when ``text`` could say where: a capitalised word that is not its first word ("... native to Africa")
+    or code in backticks (a directory, a path); for "where ...?" questions."""
+    return bool(_PLACE.search(text))
 
 
 def definition_term(question: str) -> str | None:
@@ -183,6 +193,8 @@ class SentenceReader:
         it introduces; [] when the best scores below ``min_support_score``, or holds no number (or is code) for a
         question that asks for one."""
         ranked = self.candidates(question, chunks, query)
+        if _WHERE.match(question):
+            ranked = self._place_first(ranked)
         if not ranked or ranked[0].sentence.score < self.config.min_support_score:
             return []
         best = ranked[0].sentence
@@ -195,6 +207,17 @@ class SentenceReader:
             if code is not None and code not in chosen:
                 chosen.append(code)
         return chosen
+
+    def _place_first(self, ranked: list[Candidate]) -> list[Candidate]:
+        """``ranked`` with the best of its first PLACE_CANDIDATES units that names a place (and scores at least
+        ``min_support_score``) moved first: "Where do aardvarks live?" is answered by "... found in sub-Saharan
+        Africa", not by "Aardvarks live for up to 23 years". Unchanged when none does."""
+        for i, candidate in enumerate(ranked[:PLACE_CANDIDATES]):
+            if candidate.sentence.score < self.config.min_support_score:
+                break
+            if names_place(candidate.sentence.text):
+                return [candidate] + ranked[:i] + ranked[i + 1:]
+        return ranked
 
     def _introduced_code(self, candidate: Candidate) -> SupportingSentence | None:
         """The code that goes with ``candidate`` (see :func:`_code_unit`) as a supporting sentence."""
