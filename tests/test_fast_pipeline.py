@@ -483,69 +483,65 @@ def test_setting_a_config_field_on_the_pipeline_is_refused(tiny_model):
         rag.configure(chunk_tokens=128)
 
 
-def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
-    from gem_rag.rag.sentence_reader import SentenceReader, asks_for_number
+def one_chunk_reader(text: str, min_support_score: float = -10.0):
+    """A SentenceReader over the one chunk "c1" holding ``text``, whose i-th unit is embedded as the i-th unit
+    vector (so a question's vector picks the unit it is closest to), and that chunk as retrieved."""
+    from types import SimpleNamespace
+
+    from gem_rag.rag.sentence_reader import SentenceReader
     from gem_rag.rag.types import RetrievedChunk
     from gem_rag.rag.unit_index import UnitIndex
+
+    units = split_units(text)
+    index = UnitIndex()
+    index.add(["c1"], [units], [np.eye(len(units), 4, dtype=np.float32)])
+    generator = SimpleNamespace(prompt=SimpleNamespace(abstain_phrase="The documents do not contain the answer."))
+    reader = SentenceReader(generator=generator, units=index, config=RagConfig(min_support_score=min_support_score))
+    return reader, [RetrievedChunk(Chunk(id="c1", text=text, metadata={}), 1.0, 1)]
+
+
+def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
+    from gem_rag.rag.sentence_reader import asks_for_number
+    from gem_rag.rag.types import RetrievedChunk
 
     assert asks_for_number("How many seconds is TAI ahead of UTC?") and asks_for_number("In what year did it open?")
     assert asks_for_number("When did the Russian abacus start losing popularity?")
     assert not asks_for_number("When does the else block of a for loop run?") and not asks_for_number("What is albedo?")
     text = "Aardvarks can run in zigzag fashion to elude enemies. Aardvarks live for up to 23 years in captivity."
-    chunk = Chunk(id="c1", text=text, metadata={})
-    units = [u for u in split_units(text)]
-    index = UnitIndex()
-    vectors = np.eye(len(units), 4, dtype=np.float32)  # the question's vector below is closest to the first unit
-    index.add(["c1"], [units], [vectors])
-    reader = SentenceReader(generator=None, units=index, config=RagConfig(min_support_score=-10.0))
-    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
-    retrieved = [RetrievedChunk(chunk, 1.0, 1)]
+    reader, retrieved = one_chunk_reader(text)
+    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)  # closest to the first unit
     assert reader.support("How fast can an aardvark run?", retrieved, query) == []  # its best unit holds no number
     assert reader.support("Where do aardvarks run?", retrieved, query)[0].text.startswith("Aardvarks can run")
     assert "23" in reader.support("How long do aardvarks live?", retrieved, np.array([0.0, 1.0, 0.0, 0.0]))[0].text
     code_text = "Bananas are popular fruit.\n\n```\n>>> fruits.index('banana', 4)\n6\n```\n"
     code_units = split_units(code_text)
     assert [u.kind for u in code_units] == ["sentence", "code"]
-    index.add(["c2"], [code_units], [np.eye(2, 4, k=2, dtype=np.float32)])  # the code block is the best unit
+    reader.units.add(["c2"], [code_units], [np.eye(2, 4, k=2, dtype=np.float32)])  # the code block is the best unit
     banana = [RetrievedChunk(Chunk(id="c2", text=code_text, metadata={}), 1.0, 1)]
     assert reader.support("How many calories are in a banana?", banana, np.array([0.0, 0.0, 0.0, 1.0])) == []
     assert reader.support("Show the banana example", banana, np.array([0.0, 0.0, 0.0, 1.0]))[0].kind == "code"
 
 
 def test_a_where_question_is_answered_by_a_unit_that_names_a_place():
-    from gem_rag.rag.sentence_reader import SentenceReader, names_place
-    from gem_rag.rag.types import RetrievedChunk
-    from gem_rag.rag.unit_index import UnitIndex
+    from gem_rag.rag.sentence_reader import names_place
 
     assert names_place("Aardvarks are found in sub-Saharan Africa.") and names_place("in the `__pycache__` directory")
     assert not names_place("Aardvarks live for up to 23 years in captivity.")  # its only capital opens it
     text = "Aardvarks live for up to 23 years in captivity. Aardvarks are found in sub-Saharan Africa."
-    units = split_units(text)
-    index = UnitIndex()
-    index.add(["c1"], [units], [np.eye(len(units), 4, dtype=np.float32)])
-    reader = SentenceReader(generator=None, units=index, config=RagConfig(min_support_score=-10.0))
-    retrieved = [RetrievedChunk(Chunk(id="c1", text=text, metadata={}), 1.0, 1)]
+    reader, retrieved = one_chunk_reader(text)
     query = np.array([1.0, 0.2, 0.0, 0.0], dtype=np.float32)  # closest to the captivity sentence
     assert reader.support("Where do aardvarks live?", retrieved, query)[0].text.endswith("Africa.")
     assert reader.support("What about aardvarks?", retrieved, query)[0].text.endswith("captivity.")
-    strict = SentenceReader(generator=None, units=index, config=RagConfig(min_support_score=0.9))
+    strict, retrieved = one_chunk_reader(text, min_support_score=0.9)
     assert strict.support("Where do aardvarks live?", retrieved, query)[0].text.endswith("captivity.")  # Africa: 0.7 < 0.9
 
 
 def test_a_sentence_that_opens_with_a_pronoun_is_answered_with_the_sentence_it_refers_to():
-    from types import SimpleNamespace
-
-    from gem_rag.rag.sentence_reader import ReadResult, SentenceReader
+    from gem_rag.rag.sentence_reader import ReadResult
     from gem_rag.rag.types import RetrievedChunk
-    from gem_rag.rag.unit_index import UnitIndex
 
     text = "International Atomic Time (TAI) is a time standard. It is the basis for Coordinated Universal Time."
-    units = split_units(text)
-    index = UnitIndex()
-    index.add(["c1"], [units], [np.eye(len(units), 4, dtype=np.float32)])
-    generator = SimpleNamespace(prompt=SimpleNamespace(abstain_phrase="The documents do not contain the answer."))
-    reader = SentenceReader(generator=generator, units=index, config=RagConfig(min_support_score=-10.0))
-    retrieved = [RetrievedChunk(Chunk(id="c1", text=text, metadata={}), 1.0, 1)]
+    reader, retrieved = one_chunk_reader(text)
     query = np.array([0.0, 1.0, 0.0, 0.0], dtype=np.float32)  # closest to the second sentence
     result = [e for e in reader.read("Why is TAI important?", retrieved, query, None) if isinstance(e, ReadResult)][0]
     assert result.answer == text and result.how == "sentence"
@@ -554,7 +550,7 @@ def test_a_sentence_that_opens_with_a_pronoun_is_answered_with_the_sentence_it_r
     result = [e for e in reader.read("Why is TAI important?", retrieved, query, None) if isinstance(e, ReadResult)][0]
     assert result.answer == text[: text.index(" It")] and len(result.supporting) == 1
     cut = "a value with some key. It is also possible to delete a pair with `del`."  # a chunk cut mid-sentence
-    index.add(["c2"], [split_units(cut)], [np.eye(2, 4, dtype=np.float32)])
+    reader.units.add(["c2"], [split_units(cut)], [np.eye(2, 4, dtype=np.float32)])
     retrieved = [RetrievedChunk(Chunk(id="c2", text=cut, metadata={"start": 120}), 1.0, 1)]
     query = np.array([0.0, 1.0, 0.0, 0.0], dtype=np.float32)
     result = [e for e in reader.read("Why use del?", retrieved, query, None) if isinstance(e, ReadResult)][0]
@@ -562,21 +558,12 @@ def test_a_sentence_that_opens_with_a_pronoun_is_answered_with_the_sentence_it_r
 
 
 def test_a_definition_that_introduces_an_example_shows_it():
-    from types import SimpleNamespace
-
     from gem_rag.rag.answer_text import first_lines
-    from gem_rag.rag.sentence_reader import ReadResult, SentenceReader
-    from gem_rag.rag.types import RetrievedChunk
-    from gem_rag.rag.unit_index import UnitIndex
+    from gem_rag.rag.sentence_reader import ReadResult
 
     text = "A tuple consists of values separated by commas, for instance:\n\n   >>> t = 12345, 'hello!'\n   >>> t[0]\n"
-    units = split_units(text)
-    assert [u.kind for u in units] == ["sentence", "code"]
-    index = UnitIndex()
-    index.add(["c1"], [units], [np.eye(len(units), 4, dtype=np.float32)])
-    generator = SimpleNamespace(prompt=SimpleNamespace(abstain_phrase="The documents do not contain the answer."))
-    reader = SentenceReader(generator=generator, units=index, config=RagConfig(min_support_score=-10.0))
-    retrieved = [RetrievedChunk(Chunk(id="c1", text=text, metadata={}), 1.0, 1)]
+    assert [u.kind for u in split_units(text)] == ["sentence", "code"]
+    reader, retrieved = one_chunk_reader(text)
     query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
     result = [e for e in reader.read("What is a tuple?", retrieved, query, None) if isinstance(e, ReadResult)][0]
     assert result.how == "sentence"
@@ -585,16 +572,10 @@ def test_a_definition_that_introduces_an_example_shows_it():
 
 
 def test_caption_lines_glued_above_a_sentence_are_not_shown_with_it():
-    from gem_rag.rag.sentence_reader import SentenceReader, _label_length
-    from gem_rag.rag.types import RetrievedChunk
-    from gem_rag.rag.unit_index import UnitIndex
+    from gem_rag.rag.sentence_reader import _label_length
 
     text = "Ecology\n\nAardvark resting\nEntrance to burrow\nAardvarks live for up to 23 years in captivity.\n"
-    units = split_units(text)
-    index = UnitIndex()
-    index.add(["c1"], [units], [np.eye(len(units), 4, dtype=np.float32)])
-    reader = SentenceReader(generator=None, units=index, config=RagConfig(min_support_score=-10.0))
-    retrieved = [RetrievedChunk(Chunk(id="c1", text=text, metadata={}), 1.0, 1)]
+    reader, retrieved = one_chunk_reader(text)
     best = reader.support("How long do aardvarks live?", retrieved, np.array([0.0, 1.0, 0.0, 0.0], np.float32))[0]
     assert best.text == "Aardvarks live for up to 23 years in captivity." and text[best.start: best.end] == best.text
     wrapped = "Ecology\n\nThe burrow has one\nentrance and Aardvarks dig it.\n"  # wrapped prose: nothing is a label
