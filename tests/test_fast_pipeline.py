@@ -618,6 +618,10 @@ def test_the_number_must_be_of_the_kind_asked_for():
     assert not holds_asked_number("In which year did Ampère discover his law?", "a force between two parallel wires")
     assert not holds_asked_number("When was it built?", "It may be old.")  # "may", not May
     assert holds_asked_number("How long do aardvarks live?", "Aardvarks live for up to 23 years.")
+    assert not holds_asked_number("How long is a TAI second?", "TAI was synchronised with UT in 1958.")  # a year
+    assert not holds_asked_number("How fast can an aardvark run?", "They lash out with all four feet.")  # no speed
+    assert holds_asked_number("How fast can a cheetah run?", "It runs at 60 miles per hour.")
+    assert holds_asked_number("How long may a line be?", "Limit all lines to a maximum of 79 characters.")
 
 
 def test_question_kinds_and_the_term_a_definition_asks_about():

@@ -58,6 +58,15 @@ _TIME_QUESTION = re.compile(r"^\s*(?:(?:in\s+)?(?:what|which)\s+year\b|when\s+(?
 _TIME = re.compile(r"\b\d{3,4}\b|\b\d{1,2}(?:st|nd|rd|th)[\s-]+century\b|\b(?:BCE?|AD|CE)\b|\b(?:January|February|March|"
                    r"April|May|June|July|August|September|October|November|December)\b")
 _HOW_MANY = re.compile(r"^\s*how\s+many\s+(\w+)", re.IGNORECASE)
+_MEASURE_QUESTION = re.compile(r"^\s*how\s+(long|old|far|fast|big|large|tall|high|deep|heavy)\b", re.IGNORECASE)
+_TIME_UNIT = r"(?:(?:nano|micro|milli)?seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies)|ms)"
+_LENGTH_UNIT = r"(?:(?:kilo|centi|milli)?(?:metres?|meters?)|km|cm|mm|m|inch(?:es)?|foot|feet|ft|miles?|yards?)"
+_MASS_UNIT = r"(?:(?:kilo)?grams?|kg|g|tonnes?|tons?|pounds?|lbs?|ounces?|oz)"
+_MEASURE_UNITS = {  # the units that answer "how <word> ...?"
+    "long": rf"(?:{_TIME_UNIT}|{_LENGTH_UNIT}|characters?|lines?|bytes?)", "old": _TIME_UNIT, "far": _LENGTH_UNIT,
+    "tall": _LENGTH_UNIT, "high": _LENGTH_UNIT, "deep": _LENGTH_UNIT, "heavy": _MASS_UNIT,
+    "big": rf"(?:{_LENGTH_UNIT}|{_MASS_UNIT}|square|hectares?|acres?)", "large": rf"(?:{_LENGTH_UNIT}|{_MASS_UNIT}|square|hectares?|acres?)",
+    "fast": rf"(?:km/h|mph|kph|knots?|{_LENGTH_UNIT}\s*(?:per|/|an?\s+hour))"}
 _WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
 _PLACE = re.compile(r"(?<=\W)(?<![.!?]\s)[A-Z][a-z]|`[^`]+`")  # "... in sub-Saharan Africa", "`__pycache__`"
 _PRONOUN_START = re.compile(r"^\W*(?:it|this|that|these|those|they|he|she|its|their|his|her)\s+\w",
@@ -97,9 +106,14 @@ def asks_for_number(question: str) -> bool:
 def holds_asked_number(question: str, text: str) -> bool:
     """True when ``text`` holds the kind of number ``question`` asks for: a year, century or month for "when
     did ...?" / "in what year ...?"; a count of the thing counted for "how many X ...?" (a number, then X within
-    three words: "36 seconds", "over 400 atomic clocks", "4-space"); else any number."""
+    three words: "36 seconds", "over 400 atomic clocks", "4-space"); a number with a unit of the measure for "how
+    long / old / far / fast ...?" ("23 years", "40 km/h"); else any number."""
     if _TIME_QUESTION.match(question):
         return bool(_TIME.search(text))
+    measure = _MEASURE_QUESTION.match(question)
+    if measure:  # "How long ...?" wants "23 years", not "1971"; "How fast ...?" not "all four feet"
+        unit = _MEASURE_UNITS[measure.group(1).lower()]
+        return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS})\b)\W*(?:\w+\W+){{0,2}}?{unit}\b", text, re.IGNORECASE))
     counted = _HOW_MANY.match(question)
     if counted:
         stem = re.escape(counted.group(1)[:STEM])
