@@ -622,6 +622,8 @@ def test_the_number_must_be_of_the_kind_asked_for():
     assert not holds_asked_number("How fast can an aardvark run?", "They lash out with all four feet.")  # no speed
     assert holds_asked_number("How fast can a cheetah run?", "It runs at 60 miles per hour.")
     assert holds_asked_number("How long may a line be?", "Limit all lines to a maximum of 79 characters.")
+    assert not holds_asked_number("Which Python version introduced match?", "A match statement takes 1 expression.")
+    assert holds_asked_number("In which version of Python did f-strings appear?", "New in version 3.6.")
 
 
 def test_question_kinds_and_the_term_a_definition_asks_about():

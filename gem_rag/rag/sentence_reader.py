@@ -53,7 +53,10 @@ _DEFINITION = re.compile(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))\s+(?
                          re.IGNORECASE)
 _NUMBER_QUESTION = re.compile(r"^\s*(?:how\s+(?:many|much|long|old|far|fast|big|large|tall|high|often|deep|heavy)\b|"
                               r"(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b|"
-                              r"what\s+(?:percentage|proportion)\b)", re.IGNORECASE)
+                              r"what\s+(?:percentage|proportion)\b|(?:since\s+|in\s+)?(?:what|which)\s+(?:\w+\s+)?version\b)",
+                              re.IGNORECASE)
+_VERSION_QUESTION = re.compile(r"^\s*(?:since\s+|in\s+)?(?:what|which)\s+(?:\w+\s+)?version\b", re.IGNORECASE)
+_VERSION = re.compile(r"\b\d+\.\d+|\bversion\s+\d", re.IGNORECASE)  # "3.10", "version 3"
 _TIME_QUESTION = re.compile(r"^\s*(?:(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b)", re.IGNORECASE)
 _TIME = re.compile(r"\b\d{3,4}\b|\b\d{1,2}(?:st|nd|rd|th)[\s-]+century\b|\b(?:BCE?|AD|CE)\b|\b(?:January|February|March|"
                    r"April|May|June|July|August|September|October|November|December)\b")
@@ -99,7 +102,8 @@ def question_kind(question: str) -> str:
 
 
 def asks_for_number(question: str) -> bool:
-    """True for questions a number answers: "How many ...?", "In what year ...?", "When did ...?"."""
+    """True for questions a number answers: "How many ...?", "In what year ...?", "When did ...?", "Which
+    version ...?"."""
     return bool(_NUMBER_QUESTION.match(question))
 
 
@@ -107,9 +111,12 @@ def holds_asked_number(question: str, text: str) -> bool:
     """True when ``text`` holds the kind of number ``question`` asks for: a year, century or month for "when
     did ...?" / "in what year ...?"; a count of the thing counted for "how many X ...?" (a number, then X within
     three words: "36 seconds", "over 400 atomic clocks", "4-space"); a number with a unit of the measure for "how
-    long / old / far / fast ...?" ("23 years", "40 km/h"); else any number."""
+    long / old / far / fast ...?" ("23 years", "40 km/h"); a version number for "which version ...?"; else any
+    number."""
     if _TIME_QUESTION.match(question):
         return bool(_TIME.search(text))
+    if _VERSION_QUESTION.match(question):
+        return bool(_VERSION.search(text))
     measure = _MEASURE_QUESTION.match(question)
     if measure:  # "How long ...?" wants "23 years", not "1971"; "How fast ...?" not "all four feet"
         unit = _MEASURE_UNITS[measure.group(1).lower()]
