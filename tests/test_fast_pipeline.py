@@ -501,7 +501,7 @@ def one_chunk_reader(text: str, min_support_score: float = -10.0):
 
 
 def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
-    from gem_rag.rag.sentence_reader import asks_for_number
+    from gem_rag.rag.question_types import asks_for_number
     from gem_rag.rag.types import RetrievedChunk
 
     assert asks_for_number("How many seconds is TAI ahead of UTC?") and asks_for_number("In what year did it open?")
@@ -523,7 +523,7 @@ def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
 
 
 def test_a_where_question_is_answered_by_a_unit_that_names_a_place():
-    from gem_rag.rag.sentence_reader import names_place
+    from gem_rag.rag.question_types import names_place
 
     assert names_place("Aardvarks are found in sub-Saharan Africa.") and names_place("in the `__pycache__` directory")
     assert not names_place("Aardvarks live for up to 23 years in captivity.")  # its only capital opens it
@@ -607,7 +607,7 @@ def test_a_sentence_answer_reads_without_extraction_residue():
 
 
 def test_the_number_must_be_of_the_kind_asked_for():
-    from gem_rag.rag.sentence_reader import holds_asked_number
+    from gem_rag.rag.question_types import holds_asked_number
 
     assert holds_asked_number("How many seconds is TAI ahead of UTC?", "TAI is exactly 36 seconds ahead of UTC.")
     assert holds_asked_number("How many atomic clocks go into TAI?", "the time kept by over 400 atomic clocks")
@@ -627,7 +627,7 @@ def test_the_number_must_be_of_the_kind_asked_for():
 
 
 def test_question_kinds_and_the_term_a_definition_asks_about():
-    from gem_rag.rag.sentence_reader import definition_term, question_kind
+    from gem_rag.rag.question_types import definition_term, question_kind
 
     assert [question_kind(q) for q in ("How do I create a venv?", "Why use with?", "What is albedo?",
                                        "What is the capital of France?")] == ["howto", "why", "definition", "fact"]

@@ -41,7 +41,8 @@ from gem_rag.rag.manifest import check_manifest, embedder_manifest
 from gem_rag.rag.persistence import load_pipeline_state, save_pipeline_state
 from gem_rag.rag.prompt import AnswerPrompt, DEFAULT_SYSTEM, DEFAULT_TEMPLATE
 from gem_rag.rag.retriever import Retriever
-from gem_rag.rag.sentence_reader import ReadResult, SentenceReader, definition_term
+from gem_rag.rag.question_types import definition_term
+from gem_rag.rag.sentence_reader import ReadResult, SentenceReader
 from gem_rag.rag.stores import FaissStore, VectorStore
 from gem_rag.rag.types import (Chunk, DoneEvent, IndexReport, RagAnswer, RetrievedChunk, SourcesEvent, StreamEvent,
                                TokenEvent)

@@ -39,43 +39,17 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 import numpy as np
 
 from gem_rag.rag.answer_generation import AnswerGenerator
-from gem_rag.rag.answer_text import NUMBER, NUMBER_WORDS, as_answer, first_lines, stands_alone, tidy_span
+from gem_rag.rag.answer_text import as_answer, first_lines, stands_alone, tidy_span
 from gem_rag.rag.bm25 import STEM, tokenize
 from gem_rag.rag.config import RagConfig
+from gem_rag.rag.question_types import (asks_for_number, asks_for_place, defining_pattern, holds_asked_number,
+                                        names_place, question_kind)
 from gem_rag.rag.types import RetrievedChunk, SupportEvent, SupportingSentence, TokenEvent
 from gem_rag.rag.unit_index import UnitIndex
 
-_HOWTO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could|does|is|are)\b|how\s+to\b|what(?:'s| is)\s+the\s+"
-                    r"(?:best\s+|right\s+)?(?:way|command|syntax|function|method)\b|which\s+(?:command|function|method|module)\b|"
-                    r"(?:show|tell)\s+me\s+how\b|is\s+there\s+a\s+way\b)", re.IGNORECASE)
-_DEFINITION = re.compile(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))\s+(?:an?\s+|the\s+)?[\w\s.'()-]{1,40}\??\s*$|"
-                         r"define\b|what\s+does\s+.{1,40}\s+mean\b|what\s+is\s+meant\s+by\b|meaning\s+of\b)",
-                         re.IGNORECASE)
-_NUMBER_QUESTION = re.compile(r"^\s*(?:how\s+(?:many|much|long|old|far|fast|big|large|tall|high|often|deep|heavy)\b|"
-                              r"(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b|"
-                              r"what\s+(?:percentage|proportion)\b|(?:since\s+|in\s+)?(?:what|which)\s+(?:\w+\s+)?version\b)",
-                              re.IGNORECASE)
-_VERSION_QUESTION = re.compile(r"^\s*(?:since\s+|in\s+)?(?:what|which)\s+(?:\w+\s+)?version\b", re.IGNORECASE)
-_VERSION = re.compile(r"\b\d+\.\d+|\bversion\s+\d", re.IGNORECASE)  # "3.10", "version 3"
-_TIME_QUESTION = re.compile(r"^\s*(?:(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b)", re.IGNORECASE)
-_TIME = re.compile(r"\b\d{3,4}\b|\b\d{1,2}(?:st|nd|rd|th)[\s-]+century\b|\b(?:BCE?|AD|CE)\b|\b(?:January|February|March|"
-                   r"April|May|June|July|August|September|October|November|December)\b")
-_HOW_MANY = re.compile(r"^\s*how\s+many\s+(\w+)", re.IGNORECASE)
-_MEASURE_QUESTION = re.compile(r"^\s*how\s+(long|old|far|fast|big|large|tall|high|deep|heavy)\b", re.IGNORECASE)
-_TIME_UNIT = r"(?:(?:nano|micro|milli)?seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies)|ms)"
-_LENGTH_UNIT = r"(?:(?:kilo|centi|milli)?(?:metres?|meters?)|km|cm|mm|m|inch(?:es)?|foot|feet|ft|miles?|yards?)"
-_MASS_UNIT = r"(?:(?:kilo)?grams?|kg|g|tonnes?|tons?|pounds?|lbs?|ounces?|oz)"
-_MEASURE_UNITS = {  # the units that answer "how <word> ...?"
-    "long": rf"(?:{_TIME_UNIT}|{_LENGTH_UNIT}|characters?|lines?|bytes?)", "old": _TIME_UNIT, "far": _LENGTH_UNIT,
-    "tall": _LENGTH_UNIT, "high": _LENGTH_UNIT, "deep": _LENGTH_UNIT, "heavy": _MASS_UNIT,
-    "big": rf"(?:{_LENGTH_UNIT}|{_MASS_UNIT}|square|hectares?|acres?)", "large": rf"(?:{_LENGTH_UNIT}|{_MASS_UNIT}|square|hectares?|acres?)",
-    "fast": rf"(?:km/h|mph|kph|knots?|{_LENGTH_UNIT}\s*(?:per|/|an?\s+hour))"}
-_WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
-_PLACE = re.compile(r"(?<=\W)(?<![.!?]\s)[A-Z][a-z]|`[^`]+`")  # "... in sub-Saharan Africa", "`__pycache__`"
 _PRONOUN_START = re.compile(r"^\W*(?:it|this|that|these|those|they|he|she|its|their|his|her)\s+\w",
                             re.IGNORECASE)  # "It is the basis for ...": who "it" is, is in the sentence before
 _SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*$")  # "list.reverse()", "json.dump(obj, fp, *, skipkeys=False)"
-_WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|what\s+for\b)", re.IGNORECASE)
 _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
                        "where who whom which can could should would will i you we it its this that these those with "
                        "and or as my me your there their use using get".split())
@@ -88,55 +62,6 @@ FRAGMENT_PENALTY = 0.3  # unit scores (see the module docstring), chosen on the 
 CODE_PENALTY = 0.3
 HOWTO_BONUS = 0.1
 DEFINITION_BONUS = 0.3
-
-
-def question_kind(question: str) -> str:
-    """"howto", "definition", "why" or "fact"."""
-    if _HOWTO.match(question):
-        return "howto"
-    if _WHY.match(question):
-        return "why"
-    if _DEFINITION.match(question) and len(_term(question).split()) <= 3 and " of " not in f" {_term(question)} ":
-        return "definition"  # "what is albedo?", not "what is the capital of France?"
-    return "fact"
-
-
-def asks_for_number(question: str) -> bool:
-    """True for questions a number answers: "How many ...?", "In what year ...?", "When did ...?", "Which
-    version ...?"."""
-    return bool(_NUMBER_QUESTION.match(question))
-
-
-def holds_asked_number(question: str, text: str) -> bool:
-    """True when ``text`` holds the kind of number ``question`` asks for: a year, century or month for "when
-    did ...?" / "in what year ...?"; a count of the thing counted for "how many X ...?" (a number, then X within
-    three words: "36 seconds", "over 400 atomic clocks", "4-space"); a number with a unit of the measure for "how
-    long / old / far / fast ...?" ("23 years", "40 km/h"); a version number for "which version ...?"; else any
-    number."""
-    if _TIME_QUESTION.match(question):
-        return bool(_TIME.search(text))
-    if _VERSION_QUESTION.match(question):
-        return bool(_VERSION.search(text))
-    measure = _MEASURE_QUESTION.match(question)
-    if measure:  # "How long ...?" wants "23 years", not "1971"; "How fast ...?" not "all four feet"
-        unit = _MEASURE_UNITS[measure.group(1).lower()]
-        return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS})\b)\W*(?:\w+\W+){{0,2}}?{unit}\b", text, re.IGNORECASE))
-    counted = _HOW_MANY.match(question)
-    if counted:
-        stem = re.escape(counted.group(1)[:STEM])
-        return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS}))\W+(?:\w+\W+){{0,2}}{stem}", text, re.IGNORECASE))
-    return bool(NUMBER.search(text))
-
-
-def names_place(text: str) -> bool:
-    """True when ``text`` could say where: a capitalised word that is not its first word ("... native to Africa")
-    or code in backticks (a directory, a path); for "where ...?" questions."""
-    return bool(_PLACE.search(text))
-
-
-def definition_term(question: str) -> str | None:
-    """The term a definition question asks about ("What is albedo?" -> "albedo"), else None."""
-    return _term(question) if question_kind(question) == "definition" else None
 
 
 def content_words(text: str) -> set[str]:
@@ -181,7 +106,7 @@ class SentenceReader:
         total = sum(weights.values()) or 1.0
         kind = question_kind(question)
         howto = kind == "howto"
-        defines = _defining(question) if kind == "definition" else None
+        defines = defining_pattern(question) if kind == "definition" else None
         found: list[tuple[float, Candidate]] = []
         for retrieved in chunks:
             chunk = retrieved.chunk
@@ -214,7 +139,7 @@ class SentenceReader:
         it introduces; [] when the best scores below ``min_support_score``, or holds no number (or is code) for a
         question that asks for one."""
         ranked = self.candidates(question, chunks, query)
-        if _WHERE.match(question):
+        if asks_for_place(question):
             ranked = self._place_first(ranked)
         if not ranked or ranked[0].sentence.score < self.config.min_support_score:
             return []
@@ -327,27 +252,6 @@ class SentenceReader:
             yield TokenEvent(answer)
             return ReadResult(answer, False, "span", supporting, raw, usage, run.first_token_s)
         return ReadResult(sentence, False, "sentence", supporting, raw, usage, run.first_token_s)
-
-
-def _term(question: str) -> str:
-    """The term a definition question asks about: "What is an aardvark?" -> "aardvark"."""
-    term = re.sub(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))|define|what\s+does)\s+(?:an?\s+|the\s+)?"
-                  r"(?:(?:word|term)\s+(?=\S))?", "", question.strip().rstrip("?").lower())
-    while (shorter := re.sub(r"\s+(?:mean|in python.*|exactly|actually|really)$", "", term)) != term:
-        term = shorter  # "the word aardvark actually mean" -> "aardvark"
-    return term.strip(" `'\"")
-
-
-def _defining(question: str) -> re.Pattern | None:
-    """A pattern (for ``search``) for sentences that define the term a definition question asks about: "X is/are/
-    refers to ..." at the start (the term possibly marked up: "A *namespace* is"), or "... is called (an) X"."""
-    term = _term(question)
-    if not term:
-        return None
-    marked = r"[`*]?" + re.escape(term) + r"s?[`*]?"
-    return re.compile(r"^\W*(?:an?\s+|the\s+)?" + marked + r"\b[^.]{0,60}?\b(?:is|are|was|were|refers?\s+to|means?|"
-                      r"describes?)\b|\b(?:is|are)\s+(?:called|known\s+as|termed|named)\s+(?:an?\s+|the\s+)?" + marked
-                      + r"(?:\W|$)", re.IGNORECASE)
 
 
 def _label_length(text: str, chunk_text: str, start: int) -> int:

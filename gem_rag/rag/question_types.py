@@ -1,0 +1,121 @@
+"""What a question asks for, read from its words: its kind (how-to, definition, why, fact), the term a definition
+asks about, and the kind of answer a number or place question needs, so the sentence reader can check that its
+best sentence holds it ("How fast ...?" wants a speed, "Where ...?" a place).
+
+Example:
+    >>> question_kind("How do I create a virtual environment?"), definition_term("What is albedo?")
+    ('howto', 'albedo')
+    >>> holds_asked_number("How long do aardvarks live?", "Aardvarks live for up to 23 years.")
+    True
+"""
+
+from __future__ import annotations
+
+import re
+
+from gem_rag.rag.answer_text import NUMBER, NUMBER_WORDS
+from gem_rag.rag.bm25 import STEM
+
+_HOWTO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could|does|is|are)\b|how\s+to\b|what(?:'s| is)\s+the\s+"
+                    r"(?:best\s+|right\s+)?(?:way|command|syntax|function|method)\b|which\s+(?:command|function|method|module)\b|"
+                    r"(?:show|tell)\s+me\s+how\b|is\s+there\s+a\s+way\b)", re.IGNORECASE)
+_DEFINITION = re.compile(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))\s+(?:an?\s+|the\s+)?[\w\s.'()-]{1,40}\??\s*$|"
+                         r"define\b|what\s+does\s+.{1,40}\s+mean\b|what\s+is\s+meant\s+by\b|meaning\s+of\b)",
+                         re.IGNORECASE)
+_NUMBER_QUESTION = re.compile(r"^\s*(?:how\s+(?:many|much|long|old|far|fast|big|large|tall|high|often|deep|heavy)\b|"
+                              r"(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b|"
+                              r"what\s+(?:percentage|proportion)\b|(?:since\s+|in\s+)?(?:what|which)\s+(?:\w+\s+)?version\b)",
+                              re.IGNORECASE)
+_VERSION_QUESTION = re.compile(r"^\s*(?:since\s+|in\s+)?(?:what|which)\s+(?:\w+\s+)?version\b", re.IGNORECASE)
+_VERSION = re.compile(r"\b\d+\.\d+|\bversion\s+\d", re.IGNORECASE)  # "3.10", "version 3"
+_TIME_QUESTION = re.compile(r"^\s*(?:(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b)", re.IGNORECASE)
+_TIME = re.compile(r"\b\d{3,4}\b|\b\d{1,2}(?:st|nd|rd|th)[\s-]+century\b|\b(?:BCE?|AD|CE)\b|\b(?:January|February|March|"
+                   r"April|May|June|July|August|September|October|November|December)\b")
+_HOW_MANY = re.compile(r"^\s*how\s+many\s+(\w+)", re.IGNORECASE)
+_MEASURE_QUESTION = re.compile(r"^\s*how\s+(long|old|far|fast|big|large|tall|high|deep|heavy)\b", re.IGNORECASE)
+_TIME_UNIT = r"(?:(?:nano|micro|milli)?seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies)|ms)"
+_LENGTH_UNIT = r"(?:(?:kilo|centi|milli)?(?:metres?|meters?)|km|cm|mm|m|inch(?:es)?|foot|feet|ft|miles?|yards?)"
+_MASS_UNIT = r"(?:(?:kilo)?grams?|kg|g|tonnes?|tons?|pounds?|lbs?|ounces?|oz)"
+_SIZE_UNIT = rf"(?:{_LENGTH_UNIT}|{_MASS_UNIT}|square|hectares?|acres?)"
+_MEASURE_UNITS = {  # the units that answer "how <word> ...?"
+    "long": rf"(?:{_TIME_UNIT}|{_LENGTH_UNIT}|characters?|lines?|bytes?)", "old": _TIME_UNIT, "far": _LENGTH_UNIT,
+    "tall": _LENGTH_UNIT, "high": _LENGTH_UNIT, "deep": _LENGTH_UNIT, "heavy": _MASS_UNIT, "big": _SIZE_UNIT,
+    "large": _SIZE_UNIT, "fast": rf"(?:km/h|mph|kph|knots?|{_LENGTH_UNIT}\s*(?:per|/|an?\s+hour))"}
+_WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
+_PLACE = re.compile(r"(?<=\W)(?<![.!?]\s)[A-Z][a-z]|`[^`]+`")  # "... in sub-Saharan Africa", "`__pycache__`"
+_WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|what\s+for\b)", re.IGNORECASE)
+
+
+def question_kind(question: str) -> str:
+    """"howto", "definition", "why" or "fact"."""
+    if _HOWTO.match(question):
+        return "howto"
+    if _WHY.match(question):
+        return "why"
+    if _DEFINITION.match(question) and len(asked_term(question).split()) <= 3 and " of " not in f" {asked_term(question)} ":
+        return "definition"  # "what is albedo?", not "what is the capital of France?"
+    return "fact"
+
+
+def asks_for_number(question: str) -> bool:
+    """True for questions a number answers: "How many ...?", "In what year ...?", "When did ...?", "Which
+    version ...?"."""
+    return bool(_NUMBER_QUESTION.match(question))
+
+
+def holds_asked_number(question: str, text: str) -> bool:
+    """True when ``text`` holds the kind of number ``question`` asks for: a year, century or month for "when
+    did ...?" / "in what year ...?"; a count of the thing counted for "how many X ...?" (a number, then X within
+    three words: "36 seconds", "over 400 atomic clocks", "4-space"); a number with a unit of the measure for "how
+    long / old / far / fast ...?" ("23 years", "40 km/h"); a version number for "which version ...?"; else any
+    number."""
+    if _TIME_QUESTION.match(question):
+        return bool(_TIME.search(text))
+    if _VERSION_QUESTION.match(question):
+        return bool(_VERSION.search(text))
+    measure = _MEASURE_QUESTION.match(question)
+    if measure:  # "How long ...?" wants "23 years", not "1971"; "How fast ...?" not "all four feet"
+        unit = _MEASURE_UNITS[measure.group(1).lower()]
+        return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS})\b)\W*(?:\w+\W+){{0,2}}?{unit}\b", text, re.IGNORECASE))
+    counted = _HOW_MANY.match(question)
+    if counted:
+        stem = re.escape(counted.group(1)[:STEM])
+        return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS}))\W+(?:\w+\W+){{0,2}}{stem}", text, re.IGNORECASE))
+    return bool(NUMBER.search(text))
+
+
+def names_place(text: str) -> bool:
+    """True when ``text`` could say where: a capitalised word that is not its first word ("... native to Africa")
+    or code in backticks (a directory, a path); for "where ...?" questions."""
+    return bool(_PLACE.search(text))
+
+
+def asks_for_place(question: str) -> bool:
+    """True for "where" questions: a place answers them (:func:`names_place`)."""
+    return bool(_WHERE.match(question))
+
+
+def definition_term(question: str) -> str | None:
+    """The term a definition question asks about ("What is albedo?" -> "albedo"), else None."""
+    return asked_term(question) if question_kind(question) == "definition" else None
+
+
+def asked_term(question: str) -> str:
+    """The term a definition question asks about: "What is an aardvark?" -> "aardvark"."""
+    term = re.sub(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))|define|what\s+does)\s+(?:an?\s+|the\s+)?"
+                  r"(?:(?:word|term)\s+(?=\S))?", "", question.strip().rstrip("?").lower())
+    while (shorter := re.sub(r"\s+(?:mean|in python.*|exactly|actually|really)$", "", term)) != term:
+        term = shorter  # "the word aardvark actually mean" -> "aardvark"
+    return term.strip(" `'\"")
+
+
+def defining_pattern(question: str) -> re.Pattern | None:
+    """A pattern (for ``search``) for sentences that define the term a definition question asks about: "X is/are/
+    refers to ..." at the start (the term possibly marked up: "A *namespace* is"), or "... is called (an) X"."""
+    term = asked_term(question)
+    if not term:
+        return None
+    marked = r"[`*]?" + re.escape(term) + r"s?[`*]?"
+    return re.compile(r"^\W*(?:an?\s+|the\s+)?" + marked + r"\b[^.]{0,60}?\b(?:is|are|was|were|refers?\s+to|means?|"
+                      r"describes?)\b|\b(?:is|are)\s+(?:called|known\s+as|termed|named)\s+(?:an?\s+|the\s+)?" + marked
+                      + r"(?:\W|$)", re.IGNORECASE)
