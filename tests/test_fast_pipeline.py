@@ -527,6 +527,8 @@ def test_a_where_question_is_answered_by_a_unit_that_names_a_place():
 
     assert names_place("Aardvarks are found in sub-Saharan Africa.") and names_place("in the `__pycache__` directory")
     assert not names_place("Aardvarks live for up to 23 years in captivity.")  # its only capital opens it
+    assert not names_place("One cub is born during May-July in the burrow.") and names_place("native to Africa")
+    assert not names_place("It was named by Tim Cranmer.") and not names_place("It rains in May.")  # no place
     text = "Aardvarks live for up to 23 years in captivity. Aardvarks are found in sub-Saharan Africa."
     reader, retrieved = one_chunk_reader(text)
     query = np.array([1.0, 0.2, 0.0, 0.0], dtype=np.float32)  # closest to the captivity sentence

@@ -42,7 +42,9 @@ _MEASURE_UNITS = {  # the units that answer "how <word> ...?"
     "tall": _LENGTH_UNIT, "high": _LENGTH_UNIT, "deep": _LENGTH_UNIT, "heavy": _MASS_UNIT, "big": _SIZE_UNIT,
     "large": _SIZE_UNIT, "fast": rf"(?:km/h|mph|kph|knots?|{_LENGTH_UNIT}\s*(?:per|/|an?\s+hour))"}
 _WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
-_PLACE = re.compile(r"(?<=\W)(?<![.!?]\s)[A-Z][a-z]|`[^`]+`")  # "... in sub-Saharan Africa", "`__pycache__`"
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_PLACE = re.compile(rf"\b(?:in|at|to|from|near|across|throughout|around|within|on)\s+(?:the\s+|[a-z]+-)?"
+                    rf"(?!(?:{_MONTHS})\b)[A-Z][a-z]|`[^`]+`")  # "found in sub-Saharan Africa", "`__pycache__`"
 _WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|what\s+for\b)", re.IGNORECASE)
 
 
@@ -85,8 +87,9 @@ def holds_asked_number(question: str, text: str) -> bool:
 
 
 def names_place(text: str) -> bool:
-    """True when ``text`` could say where: a capitalised word that is not its first word ("... native to Africa")
-    or code in backticks (a directory, a path); for "where ...?" questions."""
+    """True when ``text`` could say where: a capitalised word other than a month after a locative preposition
+    ("native to Africa", "found in sub-Saharan Africa"; not "born during May"), or code in backticks (a directory,
+    a path); for "where ...?" questions."""
     return bool(_PLACE.search(text))
 
 
