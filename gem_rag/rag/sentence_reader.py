@@ -9,9 +9,10 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    hold code instead). The best unit is the support, with the code block right after it when it introduces
    one ("... run:"); below ``min_support_score`` the reader abstains, and so it does when the question asks for
    a number ("how many ...?", "in what year ...?") and the best unit is code or lacks that kind of number (a
-   year for "when did ...?", a count of X for "how many X ...?": :func:`holds_asked_number`). A "where" question
-   takes the best of the top units that names a place (:func:`names_place`). (Chosen on the development set,
-   benchmarks/dev: docs/benchmarks.md, "Reader".)
+   year for "when did ...?", a count of X for "how many X ...?", a unit of the measure for "how long / fast ...?",
+   a version for "which version ...?": :func:`~gem_rag.rag.question_types.holds_asked_number`). A "where" question
+   takes the best of the top units that names a place (:func:`~gem_rag.rag.question_types.names_place`). (Chosen
+   on the development set, benchmarks/dev: docs/benchmarks.md, "Reader".)
 2. **Answer**, by the kind of question:
    - how-to ("how do I ...") whose support introduces or contains code: the code, e.g. ``python3 -m venv
      tutorial-env``;
