@@ -623,6 +623,7 @@ def test_the_number_must_be_of_the_kind_asked_for():
     assert not holds_asked_number("How long is a TAI second?", "TAI was synchronised with UT in 1958.")  # a year
     assert not holds_asked_number("How fast can an aardvark run?", "They lash out with all four feet.")  # no speed
     assert holds_asked_number("How fast can a cheetah run?", "It runs at 60 miles per hour.")
+    assert holds_asked_number("How old is the oldest counting board?", "The tablet dates back to 300 BC.")
     assert holds_asked_number("How long may a line be?", "Limit all lines to a maximum of 79 characters.")
     assert not holds_asked_number("Which Python version introduced match?", "A match statement takes 1 expression.")
     assert holds_asked_number("In which version of Python did f-strings appear?", "New in version 3.6.")

@@ -78,6 +78,8 @@ def holds_asked_number(question: str, text: str) -> bool:
     measure = _MEASURE_QUESTION.match(question)
     if measure:  # "How long ...?" wants "23 years", not "1971"; "How fast ...?" not "all four feet"
         unit = _MEASURE_UNITS[measure.group(1).lower()]
+        if measure.group(1).lower() == "old" and _TIME.search(text):
+            return True  # "How old is it?" is answered by "it dates back to 300 BC" too
         return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS})\b)\W*(?:\w+\W+){{0,2}}?{unit}\b", text, re.IGNORECASE))
     counted = _HOW_MANY.match(question)
     if counted:
