@@ -22,11 +22,11 @@ _HOWTO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could|does|is|are)\b|h
 _DEFINITION = re.compile(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))\s+(?:an?\s+|the\s+)?[\w\s.'()-]{1,40}\??\s*$|"
                          r"define\b|what\s+does\s+.{1,40}\s+mean\b|what\s+is\s+meant\s+by\b|meaning\s+of\b)",
                          re.IGNORECASE)
+_ASKS_VERSION = r"(?:since\s+|in\s+)?(?:what|which)\s+(?:\w+\s+)?version\b"  # "Which Python version ...?"
 _NUMBER_QUESTION = re.compile(r"^\s*(?:how\s+(?:many|much|long|old|far|fast|big|large|tall|high|often|deep|heavy)\b|"
                               r"(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b|"
-                              r"what\s+(?:percentage|proportion)\b|(?:since\s+|in\s+)?(?:what|which)\s+(?:\w+\s+)?version\b)",
-                              re.IGNORECASE)
-_VERSION_QUESTION = re.compile(r"^\s*(?:since\s+|in\s+)?(?:what|which)\s+(?:\w+\s+)?version\b", re.IGNORECASE)
+                              rf"what\s+(?:percentage|proportion)\b|{_ASKS_VERSION})", re.IGNORECASE)
+_VERSION_QUESTION = re.compile(rf"^\s*{_ASKS_VERSION}", re.IGNORECASE)
 _VERSION = re.compile(r"\b\d+\.\d+|\bversion\s+\d", re.IGNORECASE)  # "3.10", "version 3"
 _TIME_QUESTION = re.compile(r"^\s*(?:(?:in\s+)?(?:what|which)\s+year\b|when\s+(?:did|was|were|will)\b)", re.IGNORECASE)
 _TIME = re.compile(r"\b\d{3,4}\b|\b\d{1,2}(?:st|nd|rd|th)[\s-]+century\b|\b(?:BCE?|AD|CE)\b|\b(?:January|February|March|"
@@ -77,8 +77,9 @@ def holds_asked_number(question: str, text: str) -> bool:
         return bool(_VERSION.search(text))
     measure = _MEASURE_QUESTION.match(question)
     if measure:  # "How long ...?" wants "23 years", not "1971"; "How fast ...?" not "all four feet"
-        unit = _MEASURE_UNITS[measure.group(1).lower()]
-        if measure.group(1).lower() == "old" and _TIME.search(text):
+        asked = measure.group(1).lower()
+        unit = _MEASURE_UNITS[asked]
+        if asked == "old" and _TIME.search(text):
             return True  # "How old is it?" is answered by "it dates back to 300 BC" too
         return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS})\b)\W*(?:\w+\W+){{0,2}}?{unit}\b", text, re.IGNORECASE))
     counted = _HOW_MANY.match(question)
