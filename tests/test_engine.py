@@ -1,11 +1,12 @@
 """The torch engine's mechanics (fast tier, the tiny model): continuous batching of decode steps
 (gem_rag.core.step_batcher, decode_state.step_decodings), where concurrent generations decode together and get the
-tokens they get alone, and the default dtype (bf16 only where the CPU has bf16 units)."""
+tokens they get alone, the default dtype (bf16 only where the CPU has bf16 units) and the compiled embedding pass."""
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 import torch
 
@@ -88,3 +89,13 @@ def test_bf16_is_the_default_only_where_the_cpu_has_bf16_units(monkeypatch, tmp_
         assert model_module.default_dtype(torch.device("cpu")) == expected, flags
         monkeypatch.undo()
     assert model_module.default_dtype(torch.device("cuda")) == torch.bfloat16
+
+
+def test_a_compiled_embedding_pass_gives_the_eager_vectors():
+    from tiny_model import build_tiny_model
+
+    model = build_tiny_model()  # its own: compiling the shared one would slow every later test
+    texts = ["The river bends.", "A list of birds: sparrow, robin, wren."]
+    eager = model.embed(texts)
+    model.compile_embedding_pass(dynamic=True)
+    assert np.allclose(model.embed(texts), eager, atol=1e-5)

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from benchmarks.common import benchmark_arguments, machine, start, write_json
 from benchmarks.dev.reader_dev import all_rows
@@ -33,19 +32,6 @@ def timed(embed: Callable[[str], np.ndarray], questions: list[str]) -> tuple[np.
     return np.stack(vectors), statistics.median(seconds)
 
 
-def compile_decoder(model) -> None:
-    """Route the model's embedding passes through ``torch.compile`` of its decoder (this process only)."""
-    compiled = torch.compile(model.hf_model.base_model, dynamic=True)
-
-    def embed_batch(rows: list[list[int]]) -> torch.Tensor:
-        input_ids, attention, mask = model._embedding_inputs(rows)
-        with model.lock, torch.inference_mode(), model.embedding_pass():
-            hidden = compiled(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (b, T, dim)
-        return model._special_states(hidden, attention)
-
-    model._embed_batch = embed_batch
-
-
 def main() -> None:
     args = benchmark_arguments(__doc__, "runs/reader_dev").parse_args()
     model = start(args)
@@ -62,7 +48,7 @@ def main() -> None:
     timed(mini, questions[:WARM_UP])
     eager, eager_s = timed(gem, questions)
     _, minilm_s = timed(mini, questions)
-    compile_decoder(model)
+    model.compile_embedding_pass(dynamic=True)
     began = time.perf_counter()
     timed(gem, questions[:WARM_UP])
     warm_up_s = time.perf_counter() - began

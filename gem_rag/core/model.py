@@ -211,10 +211,19 @@ class GemModel(EmbeddingMixin, GenerationMixin):
             return LlamaCppGemModel.load(name_or_path, gem_weights=gem_weights, num_special_tokens=num_special_tokens,
                                          query_instruction=query_instruction, max_length=max_length,
                                          threads=threads, n_ctx=n_ctx, gguf_type=gguf_type)
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         if attn_implementation not in ("sdpa", "eager"):
             raise ValueError(f"attn_implementation must be 'sdpa' or 'eager', got {attn_implementation!r}")
+        return cls._load_torch(name_or_path, device=device, dtype=dtype, gem_weights=gem_weights,
+                               num_special_tokens=num_special_tokens, query_instruction=query_instruction,
+                               max_length=max_length, attn_implementation=attn_implementation, threads=threads)
+
+    @classmethod
+    def _load_torch(cls, name_or_path, *, device, dtype, gem_weights, num_special_tokens: int, query_instruction: str,
+                    max_length: int, attn_implementation: str, threads: int | None) -> GemModel:
+        """from_pretrained's torch backend (its arguments checked): the transformers model, the GEM artefact
+        applied, the special tokens registered, then moved to the device and dtype."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
         _set_threads(threads)
         torch_device = _resolve_device(device)
         torch_dtype = _resolve_dtype(dtype, torch_device)
