@@ -638,3 +638,18 @@ def test_question_kinds_and_the_term_a_definition_asks_about():
     assert definition_term("What is a namespace in Python?") == "namespace"
     assert definition_term("What is name mangling in Python classes?") == "name mangling"
     assert definition_term("How do I create a venv?") is None
+
+
+def test_a_howto_question_is_answered_by_the_solution_its_best_sentence_leads_to():
+    question = "How do I get the command line arguments?"
+    text = ("Common utility scripts often need to process command line arguments. These arguments are stored in "
+            "the `sys` module's `argv` attribute as a list. Nothing else follows.")
+    reader, retrieved = one_chunk_reader(text)
+    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)  # closest to the problem statement
+    assert reader.support(question, retrieved, query)[0].text.startswith("These arguments")
+    result = list(reader.read(question, retrieved, query, None))[-1]
+    assert result.answer.startswith("Common utility scripts") and "`argv`" in result.answer  # the problem, then its solution
+    assert [s.text[:6] for s in result.supporting] == ["These ", "Common"]
+    assert reader.support("What do utility scripts process?", retrieved, query)[0].text.startswith("Common")  # not how-to
+    plain, retrieved = one_chunk_reader(text.replace("`", ""))  # the next sentence holds no code: no solution
+    assert plain.support(question, retrieved, query)[0].text.startswith("Common")

@@ -11,8 +11,10 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    a number ("how many ...?", "in what year ...?") and the best unit is code or lacks that kind of number (a
    year for "when did ...?", a count of X for "how many X ...?", a unit of the measure for "how long / fast ...?",
    a version for "which version ...?": :func:`~gem_rag.rag.question_types.holds_asked_number`). A "where" question
-   takes the best of the top units that names a place (:func:`~gem_rag.rag.question_types.names_place`). (Chosen
-   on the development set, benchmarks/dev: docs/benchmarks.md, "Reader".)
+   takes the best of the top units that names a place (:func:`~gem_rag.rag.question_types.names_place`). A how-to
+   question whose best sentence states a problem without code, followed by a sentence with code, is supported by
+   that next sentence (documentation states the problem, then its solution). (Chosen on the development set,
+   benchmarks/dev: docs/benchmarks.md, "Reader".)
 2. **Answer**, by the kind of question:
    - how-to ("how do I ...") whose support introduces or contains code: the code, e.g. ``python3 -m venv
      tutorial-env``;
@@ -24,7 +26,8 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
      the answer. An answer the sentences do not support is never shown as the answer.
    A sentence answer that introduces a code block ("..., for instance:") shows the block's first lines after it.
    A supporting sentence that opens with a pronoun ("It is the basis for ...") is shown after the sentence before
-   it in its chunk, which joins the support: a person must see what "it" is.
+   it in its chunk, which joins the support: a person must see what "it" is; so is a how-to solution after the
+   problem sentence that led to it.
 
 Example:
     >>> reader = SentenceReader(generator, units, RagConfig())
@@ -139,21 +142,49 @@ class SentenceReader:
         """The supporting sentences: the best ``support_sentences`` units, each followed by the code block
         it introduces; [] when the best scores below ``min_support_score``, or holds no number (or is code) for a
         question that asks for one."""
+        return self._supports(question, chunks, query)[0]
+
+    def _supports(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray
+                  ) -> tuple[list[SupportingSentence], SupportingSentence | None]:
+        """:meth:`support`, and the sentence to show before the first support when that support is the solution a
+        how-to question's best sentence leads to (:meth:`_solution`), else None."""
         ranked = self.candidates(question, chunks, query)
         if asks_for_place(question):
             ranked = self._place_first(ranked)
         if not ranked or ranked[0].sentence.score < self.config.min_support_score:
-            return []
+            return [], None
         best = ranked[0].sentence
         if asks_for_number(question) and (best.kind == "code" or not holds_asked_number(question, best.text)):
-            return []  # "How many aardvarks live in zoos?" is not answered by "... live for up to 23 years", nor by code
+            return [], None  # "How many aardvarks live in zoos?" is not answered by "... live for up to 23 years"
+        solution = self._solution(ranked[0]) if question_kind(question) == "howto" else None
+        if solution is not None:
+            ranked = [solution] + ranked[1:]
         chosen: list[SupportingSentence] = []
         for candidate in ranked[: self.config.support_sentences]:
             chosen.append(candidate.sentence)
             code = self._introduced_code(candidate)
             if code is not None and code not in chosen:
                 chosen.append(code)
-        return chosen
+        return chosen, best if solution is not None else None
+
+    def _solution(self, best: Candidate) -> Candidate | None:
+        """The sentence after ``best`` in its chunk when ``best`` states a problem and that sentence solves it:
+        ``best`` holds no code and introduces none, the next unit is a sentence that holds code (backticks) or
+        introduces a code block ("Many classes like to create objects with instances customized to a specific
+        initial state. Therefore a class may define a special method named `__init__()`, like this:"). None
+        otherwise. It takes ``best``'s score: it is found through ``best``."""
+        chunk = best.chunk.chunk
+        units = self.units.units(chunk.id)
+        after = best.index + 1
+        if (best.sentence.kind != "sentence" or "`" in best.sentence.text or after >= len(units)
+                or _code_unit(units, best.index, chunk.text) is not None or units[after].kind != "sentence"):
+            return None
+        unit = units[after]
+        text = chunk.text[unit.start: unit.end]
+        if "`" not in text and _code_unit(units, after, chunk.text) is None:
+            return None
+        return Candidate(best.chunk, after, SupportingSentence(text, chunk.id, unit.start, unit.end,
+                                                               best.sentence.score, unit.kind))
 
     def _place_first(self, ranked: list[Candidate]) -> list[Candidate]:
         """``ranked`` with the best of its first PLACE_CANDIDATES units that names a place (and scores at least
@@ -181,12 +212,12 @@ class SentenceReader:
              ) -> Iterator[SupportEvent | TokenEvent | ReadResult]:
         """Events (the support, then the answer's text) and, last, the ReadResult."""
         abstain = self.generator.prompt.abstain_phrase
-        supporting = self.support(question, chunks, query) if chunks and query is not None else []
+        supporting, lead = self._supports(question, chunks, query) if chunks and query is not None else ([], None)
         if not supporting:
             yield TokenEvent(abstain)
             yield ReadResult(abstain, True, "abstained")
             return
-        antecedent = self._antecedent(supporting[0], chunks)
+        antecedent = lead or self._antecedent(supporting[0], chunks)
         if antecedent is not None:
             supporting.insert(1, antecedent)
         yield SupportEvent(supporting)
