@@ -179,12 +179,10 @@ class SentenceReader:
         if (best.sentence.kind != "sentence" or "`" in best.sentence.text or after >= len(units)
                 or _code_unit(units, best.index, chunk.text) is not None or units[after].kind != "sentence"):
             return None
-        unit = units[after]
-        text = chunk.text[unit.start: unit.end]
-        if "`" not in text and _code_unit(units, after, chunk.text) is None:
+        solution = _unit_support(chunk, units[after], best.sentence.score)
+        if "`" not in solution.text and _code_unit(units, after, chunk.text) is None:
             return None
-        return Candidate(best.chunk, after, SupportingSentence(text, chunk.id, unit.start, unit.end,
-                                                               best.sentence.score, unit.kind))
+        return Candidate(best.chunk, after, solution)
 
     def _place_first(self, ranked: list[Candidate]) -> list[Candidate]:
         """``ranked`` with the best of its first PLACE_CANDIDATES units that names a place (and scores at least
@@ -205,8 +203,7 @@ class SentenceReader:
         code = _code_unit(self.units.units(chunk.id), candidate.index, chunk.text)
         if code is None:
             return None
-        return SupportingSentence(chunk.text[code.start: code.end], chunk.id, code.start, code.end,
-                                  candidate.sentence.score, "code")
+        return _unit_support(chunk, code, candidate.sentence.score, kind="code")  # a signature heading is code too
 
     def read(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray | None, params
              ) -> Iterator[SupportEvent | TokenEvent | ReadResult]:
@@ -255,8 +252,7 @@ class SentenceReader:
         before = units[i - 1]
         if _is_fragment(before, chunk.text[before.start: before.end], chunk.text, chunk.metadata.get("start", 0) > 0):
             return None
-        return SupportingSentence(chunk.text[before.start: before.end], chunk.id, before.start, before.end, best.score,
-                                  before.kind)
+        return _unit_support(chunk, before, best.score)
 
     def _short_answer(self, question: str, supporting: list[SupportingSentence], antecedent: SupportingSentence | None,
                       sentence: str, params) -> Generator[TokenEvent, None, ReadResult]:
@@ -325,6 +321,12 @@ def _code_unit(units, i: int, chunk_text: str):
     if i > 0 and units[i - 1].kind == "heading" and _SIGNATURE.match(chunk_text[units[i - 1].start: units[i - 1].end]):
         return units[i - 1]
     return None
+
+
+def _unit_support(chunk, unit, score: float, kind: str | None = None) -> SupportingSentence:
+    """``unit`` of ``chunk`` (its whole span) as a supporting sentence with ``score`` (of ``kind``, else the unit's)."""
+    return SupportingSentence(chunk.text[unit.start: unit.end], chunk.id, unit.start, unit.end, score,
+                              kind or unit.kind)
 
 
 def _chunk_of(unit: SupportingSentence, chunks: Sequence[RetrievedChunk]):
