@@ -638,6 +638,17 @@ def test_question_kinds_and_the_term_a_definition_asks_about():
     assert definition_term("What is a namespace in Python?") == "namespace"
     assert definition_term("What is name mangling in Python classes?") == "name mangling"
     assert definition_term("How do I create a venv?") is None
+    assert definition_term("What is the arithmetic mean?") == "arithmetic mean"  # "mean" is cut after "what does" only
+
+
+def test_a_defining_sentence_has_the_term_next_to_its_verb():
+    from gem_rag.rag.question_types import defining_pattern
+
+    defines = defining_pattern("What is a namespace in Python?")
+    assert defines.search("A *namespace* is a mapping from names to objects.")
+    assert defines.search("In Python, a namespace (a scope's table) is a mapping.")
+    assert defines.search("The table of names is called a namespace.")
+    assert not defines.search("The namespace containing the built-in names is created when Python starts.")
 
 
 def test_a_howto_question_is_answered_by_the_solution_its_best_sentence_leads_to():

@@ -42,6 +42,7 @@ _MEASURE_UNITS = {  # the units that answer "how <word> ...?"
     "tall": _LENGTH_UNIT, "high": _LENGTH_UNIT, "deep": _LENGTH_UNIT, "heavy": _MASS_UNIT, "big": _SIZE_UNIT,
     "large": _SIZE_UNIT, "fast": rf"(?:km/h|mph|kph|knots?|{_LENGTH_UNIT}\s*(?:per|/|an?\s+hour))"}
 _WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
+_WHAT_DOES = re.compile(r"^\s*what\s+does\b", re.IGNORECASE)  # "what does X mean?": "mean" is not part of X
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _PLACE = re.compile(rf"\b(?:in|at|to|from|near|across|throughout|around|within|on)\s+(?:the\s+|[a-z]+-)?"
                     rf"(?!(?:{_MONTHS})\b)[A-Z][a-z]|`[^`]+`")  # "found in sub-Saharan Africa", "`__pycache__`"
@@ -110,18 +111,24 @@ def asked_term(question: str) -> str:
     """The term a definition question asks about: "What is an aardvark?" -> "aardvark"."""
     term = re.sub(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))|define|what\s+does)\s+(?:an?\s+|the\s+)?"
                   r"(?:(?:word|term)\s+(?=\S))?", "", question.strip().rstrip("?").lower())
-    while (shorter := re.sub(r"\s+(?:mean|in python.*|exactly|actually|really)$", "", term)) != term:
+    tail = r"\s+(?:mean|in python.*|exactly|actually|really)$" if _WHAT_DOES.match(question) else \
+        r"\s+(?:in python.*|exactly|actually|really)$"  # "What is the arithmetic mean?" asks about "arithmetic mean"
+    while (shorter := re.sub(tail, "", term)) != term:
         term = shorter  # "the word aardvark actually mean" -> "aardvark"
     return term.strip(" `'\"")
 
 
 def defining_pattern(question: str) -> re.Pattern | None:
     """A pattern (for ``search``) for sentences that define the term a definition question asks about: "X is/are/
-    refers to ..." at the start (the term possibly marked up: "A *namespace* is"), or "... is called (an) X"."""
+    refers to ..." at the start, the term possibly marked up ("A *namespace* is"), after a field ("In statistics,
+    the mean ... is"), or followed by a parenthesis or an aside between commas ("The mean (or average) is"); or
+    "... is called (an) X". Other words between the term and its verb make it no definition ("The namespace
+    containing the built-in names is created ...")."""
     term = asked_term(question)
     if not term:
         return None
     marked = r"[`*]?" + re.escape(term) + r"s?[`*]?"
-    return re.compile(r"^\W*(?:an?\s+|the\s+)?" + marked + r"\b[^.]{0,60}?\b(?:is|are|was|were|refers?\s+to|means?|"
-                      r"describes?)\b|\b(?:is|are)\s+(?:called|known\s+as|termed|named)\s+(?:an?\s+|the\s+)?" + marked
+    return re.compile(r"^\W*(?:in\s[^,.]{1,50},\s*)?(?:an?\s+|the\s+)?" + marked + r"(?:\s*\([^)]{0,80}\))?"
+                      r"(?:,[^,.]{0,80},)?\s+(?:is|are|was|were|refers?\s+to|means?|describes?)\b"
+                      r"|\b(?:is|are)\s+(?:called|known\s+as|termed|named)\s+(?:an?\s+|the\s+)?" + marked
                       + r"(?:\W|$)", re.IGNORECASE)

@@ -65,7 +65,7 @@ PLACE_CANDIDATES = 5  # a "where" question's answer is the best of this many uni
 FRAGMENT_PENALTY = 0.3  # unit scores (see the module docstring), chosen on the development set
 CODE_PENALTY = 0.3
 HOWTO_BONUS = 0.1
-DEFINITION_BONUS = 0.3
+DEFINITION_BONUS = 0.5
 
 
 def content_words(text: str) -> set[str]:
