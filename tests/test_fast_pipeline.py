@@ -664,3 +664,17 @@ def test_a_howto_question_is_answered_by_the_solution_its_best_sentence_leads_to
     assert reader.support("What do utility scripts process?", retrieved, query)[0].text.startswith("Common")  # not how-to
     plain, retrieved = one_chunk_reader(text.replace("`", ""))  # the next sentence holds no code: no solution
     assert plain.support(question, retrieved, query)[0].text.startswith("Common")
+
+
+def test_a_why_question_is_answered_by_the_reason_its_best_sentence_is_followed_by():
+    question = "Why are lists slow as queues?"
+    text = ("Lists can be used as queues; however, lists are not efficient for this purpose. Popping from the front "
+            "is slow because every other element has to be shifted by one. Nothing else follows.")
+    reader, retrieved = one_chunk_reader(text)
+    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)  # closest to the statement without a reason
+    result = list(reader.read(question, retrieved, query, None))[-1]
+    assert result.supporting[0].text.startswith("Popping") and "shifted" in result.answer
+    assert result.answer.startswith("Lists can be used")  # the statement, then its reason
+    assert reader.support("What are lists?", retrieved, query)[0].text.startswith("Lists")  # not a why question
+    plain, retrieved = one_chunk_reader(text.replace("because", "and"))  # the next sentence gives no reason
+    assert plain.support(question, retrieved, query)[0].text.startswith("Lists")

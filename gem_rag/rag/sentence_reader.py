@@ -53,6 +53,8 @@ from gem_rag.rag.unit_index import UnitIndex
 
 _PRONOUN_START = re.compile(r"^\W*(?:it|this|that|these|those|they|he|she|its|their|his|her)\s+\w",
                             re.IGNORECASE)  # "It is the basis for ...": who "it" is, is in the sentence before
+_REASON = re.compile(r"\b(?:because|since|so\s+that|in\s+order\s+to|ensures?|avoids?|prevents?|otherwise|due\s+to|"
+                     r"the\s+reason|the\s+advantage|this\s+means)\b", re.IGNORECASE)  # a sentence that gives a reason
 _SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*$")  # "list.reverse()", "json.dump(obj, fp, *, skipkeys=False)"
 _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
                        "where who whom which can could should would will i you we it its this that these those with "
@@ -147,7 +149,8 @@ class SentenceReader:
     def _supports(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray
                   ) -> tuple[list[SupportingSentence], SupportingSentence | None]:
         """:meth:`support`, and the sentence to show before the first support when that support is the solution a
-        how-to question's best sentence leads to (:meth:`_solution`), else None."""
+        how-to question's best sentence leads to (:meth:`_solution`), or the reason a "why" question's best sentence
+        is followed by (:meth:`_reason`), else None."""
         ranked = self.candidates(question, chunks, query)
         if asks_for_place(question):
             ranked = self._place_first(ranked)
@@ -156,7 +159,8 @@ class SentenceReader:
         best = ranked[0].sentence
         if asks_for_number(question) and (best.kind == "code" or not holds_asked_number(question, best.text)):
             return [], None  # "How many aardvarks live in zoos?" is not answered by "... live for up to 23 years"
-        solution = self._solution(ranked[0]) if question_kind(question) == "howto" else None
+        kind = question_kind(question)
+        solution = self._solution(ranked[0]) if kind == "howto" else self._reason(ranked[0]) if kind == "why" else None
         if solution is not None:
             ranked = [solution] + ranked[1:]
         chosen: list[SupportingSentence] = []
@@ -183,6 +187,20 @@ class SentenceReader:
         if "`" not in solution.text and _code_unit(units, after, chunk.text) is None:
             return None
         return Candidate(best.chunk, after, solution)
+
+    def _reason(self, best: Candidate) -> Candidate | None:
+        """The sentence after ``best`` in its chunk when a "why" question's best sentence states the fact without a
+        reason and that sentence gives one ("... however, lists are not efficient for this purpose. While appends
+        ... are fast, doing inserts or pops from the beginning of a list is slow (because all of the other elements
+        have to be shifted by one)."). None otherwise. It takes ``best``'s score."""
+        chunk = best.chunk.chunk
+        units = self.units.units(chunk.id)
+        after = best.index + 1
+        if (best.sentence.kind != "sentence" or _REASON.search(best.sentence.text) or after >= len(units)
+                or units[after].kind != "sentence"):
+            return None
+        reason = _unit_support(chunk, units[after], best.sentence.score)
+        return Candidate(best.chunk, after, reason) if _REASON.search(reason.text) else None
 
     def _place_first(self, ranked: list[Candidate]) -> list[Candidate]:
         """``ranked`` with the best of its first PLACE_CANDIDATES units that names a place (and scores at least
