@@ -538,6 +538,21 @@ def test_a_where_question_is_answered_by_a_unit_that_names_a_place():
     assert strict.support("Where do aardvarks live?", retrieved, query)[0].text.endswith("captivity.")  # Africa: 0.7 < 0.9
 
 
+def test_a_question_for_an_exception_or_a_name_is_answered_by_a_unit_that_holds_one():
+    from gem_rag.rag.question_types import answer_test
+
+    assert answer_test("What is the capital of France?") is None and answer_test("Where do aardvarks live?")
+    exception = answer_test("What exception is raised when json.loads gets invalid JSON?")
+    assert exception("a `JSONDecodeError` will be raised") and not exception("This can raise an exception.")
+    name = answer_test("What is the Chinese abacus called?")
+    assert name("The Chinese abacus, known as the suanpan, has beads.") and not name("It came to Korea in 1400.")
+    text = "The Chinese abacus came to Korea around 1400 AD. The Chinese abacus, known as the suanpan, has beads."
+    reader, retrieved = one_chunk_reader(text)
+    query = np.array([1.0, 0.2, 0.0, 0.0], dtype=np.float32)  # closest to the Korea sentence
+    assert "suanpan" in reader.support("What is the Chinese abacus called?", retrieved, query)[0].text
+    assert "Korea" in reader.support("When did the Chinese abacus reach Korea?", retrieved, query)[0].text
+
+
 def test_a_sentence_that_opens_with_a_pronoun_is_answered_with_the_sentence_it_refers_to():
     from gem_rag.rag.sentence_reader import ReadResult
     from gem_rag.rag.types import RetrievedChunk

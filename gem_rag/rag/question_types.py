@@ -1,6 +1,6 @@
 """What a question asks for, read from its words: its kind (how-to, definition, why, fact), the term a definition
 asks about, and the kind of answer a number or place question needs, so the sentence reader can check that its
-best sentence holds it ("How fast ...?" wants a speed, "Where ...?" a place).
+best sentence holds it ("How fast ...?" wants a speed, "Where ...?" a place, "What is X called?" a name).
 
 Example:
     >>> question_kind("How do I create a virtual environment?"), definition_term("What is albedo?")
@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from gem_rag.rag.answer_text import NUMBER, NUMBER_WORDS
 from gem_rag.rag.bm25 import STEM
@@ -42,6 +43,11 @@ _MEASURE_UNITS = {  # the units that answer "how <word> ...?"
     "tall": _LENGTH_UNIT, "high": _LENGTH_UNIT, "deep": _LENGTH_UNIT, "heavy": _MASS_UNIT, "big": _SIZE_UNIT,
     "large": _SIZE_UNIT, "fast": rf"(?:km/h|mph|kph|knots?|{_LENGTH_UNIT}\s*(?:per|/|an?\s+hour))"}
 _WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
+_ASKS_EXCEPTION = re.compile(r"^\s*(?:what|which)\s+(?:\w+\s+)?(?:exception|error|warning)s?\b", re.IGNORECASE)
+_EXCEPTION_NAME = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Warning)\b")  # "JSONDecodeError", "ValueError"
+_ASKS_NAME = re.compile(r"^\s*what\s+(?:is|are|was|were)\s+.{1,60}\s+called\s*\??\s*$|"
+                        r"^\s*what(?:'s|\s+is)\s+the\s+name\s+(?:of|for)\b", re.IGNORECASE)
+_NAMING = re.compile(r"\b(?:called|known\s+as|named|termed)\b", re.IGNORECASE)
 _WHAT_DOES = re.compile(r"^\s*what\s+does\b", re.IGNORECASE)  # "what does X mean?": "mean" is not part of X
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _PLACE = re.compile(rf"\b(?:in|at|to|from|near|across|throughout|around|within|on)\s+(?:the\s+|[a-z]+-)?"
@@ -97,9 +103,17 @@ def names_place(text: str) -> bool:
     return bool(_PLACE.search(text))
 
 
-def asks_for_place(question: str) -> bool:
-    """True for "where" questions: a place answers them (:func:`names_place`)."""
-    return bool(_WHERE.match(question))
+def answer_test(question: str) -> Callable[[str], bool] | None:
+    """What a sentence must hold to answer ``question`` when its words ask for one kind of answer: a place for
+    "where ...?" (:func:`names_place`), an exception class for "what/which exception ...?" ("a `JSONDecodeError`
+    will be raised"), a name for "what is X called?" ("The Chinese abacus, known as the suanpan"); else None."""
+    if _WHERE.match(question):
+        return names_place
+    if _ASKS_EXCEPTION.match(question):
+        return lambda text: bool(_EXCEPTION_NAME.search(text))
+    if _ASKS_NAME.match(question):
+        return lambda text: bool(_NAMING.search(text))
+    return None
 
 
 def definition_term(question: str) -> str | None:

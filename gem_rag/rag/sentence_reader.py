@@ -10,8 +10,9 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    one ("... run:"); below ``min_support_score`` the reader abstains, and so it does when the question asks for
    a number ("how many ...?", "in what year ...?") and the best unit is code or lacks that kind of number (a
    year for "when did ...?", a count of X for "how many X ...?", a unit of the measure for "how long / fast ...?",
-   a version for "which version ...?": :func:`~gem_rag.rag.question_types.holds_asked_number`). A "where" question
-   takes the best of the top units that names a place (:func:`~gem_rag.rag.question_types.names_place`). A how-to
+   a version for "which version ...?": :func:`~gem_rag.rag.question_types.holds_asked_number`). A question that asks
+   for one kind of answer (a place, an exception class, a name: :func:`~gem_rag.rag.question_types.answer_test`)
+   takes the best of the top units that holds one. A how-to
    question whose best sentence states a problem without code, followed by a sentence with code, is supported by
    that next sentence (documentation states the problem, then its solution). (Chosen on the development set,
    benchmarks/dev: docs/benchmarks.md, "Reader".)
@@ -46,8 +47,8 @@ from gem_rag.rag.answer_generation import AnswerGenerator
 from gem_rag.rag.answer_text import as_answer, first_lines, stands_alone, tidy_span
 from gem_rag.rag.bm25 import STEM, tokenize
 from gem_rag.rag.config import RagConfig
-from gem_rag.rag.question_types import (asks_for_number, asks_for_place, defining_pattern, holds_asked_number,
-                                        names_place, question_kind)
+from gem_rag.rag.question_types import (answer_test, asks_for_number, defining_pattern, holds_asked_number,
+                                        question_kind)
 from gem_rag.rag.types import RetrievedChunk, SupportEvent, SupportingSentence, TokenEvent
 from gem_rag.rag.unit_index import UnitIndex
 
@@ -63,7 +64,7 @@ _CLOSING = re.compile(r"[.!?:;,)\]\"']\s*$")  # a line that ends a sentence or a
 LABEL_MAX_WORDS = 8
 SHORT_ANSWER_TOKENS = 16  # a short answer longer than this is not short: the sentence answers instead
 CODE_LINES = 3  # a code answer shows at most this many lines of its block
-PLACE_CANDIDATES = 5  # a "where" question's answer is the best of this many units that names a place
+TYPED_CANDIDATES = 5  # a "where" question's answer is the best of this many units that names a place (answer_test)
 FRAGMENT_PENALTY = 0.3  # unit scores (see the module docstring), chosen on the development set
 CODE_PENALTY = 0.3
 HOWTO_BONUS = 0.1
@@ -152,8 +153,9 @@ class SentenceReader:
         how-to question's best sentence leads to (:meth:`_solution`), or the reason a "why" question's best sentence
         is followed by (:meth:`_reason`), else None."""
         ranked = self.candidates(question, chunks, query)
-        if asks_for_place(question):
-            ranked = self._place_first(ranked)
+        holds_answer = answer_test(question)
+        if holds_answer is not None:
+            ranked = self._answer_first(ranked, holds_answer)
         if not ranked or ranked[0].sentence.score < self.config.min_support_score:
             return [], None
         best = ranked[0].sentence
@@ -202,14 +204,14 @@ class SentenceReader:
         reason = _unit_support(chunk, units[after], best.sentence.score)
         return Candidate(best.chunk, after, reason) if _REASON.search(reason.text) else None
 
-    def _place_first(self, ranked: list[Candidate]) -> list[Candidate]:
-        """``ranked`` with the best of its first PLACE_CANDIDATES units that names a place (and scores at least
-        ``min_support_score``) moved first: "Where do aardvarks live?" is answered by "... found in sub-Saharan
-        Africa", not by "Aardvarks live for up to 23 years". Unchanged when none does."""
-        for i, candidate in enumerate(ranked[:PLACE_CANDIDATES]):
+    def _answer_first(self, ranked: list[Candidate], holds_answer: Callable[[str], bool]) -> list[Candidate]:
+        """``ranked`` with the best of its first TYPED_CANDIDATES units that holds the kind of answer asked for (and
+        scores at least ``min_support_score``) moved first: "Where do aardvarks live?" is answered by "... found in
+        sub-Saharan Africa", not by "Aardvarks live for up to 23 years". Unchanged when none does."""
+        for i, candidate in enumerate(ranked[:TYPED_CANDIDATES]):
             if candidate.sentence.score < self.config.min_support_score:
                 break
-            if names_place(candidate.sentence.text):
+            if holds_answer(candidate.sentence.text):
                 return [candidate] + ranked[:i] + ranked[i + 1:]
         return ranked
 
