@@ -681,6 +681,17 @@ def test_a_howto_question_is_answered_by_the_solution_its_best_sentence_leads_to
     assert plain.support(question, retrieved, query)[0].text.startswith("Common")
 
 
+def test_a_howto_sentence_that_a_code_block_cut_in_two_is_answered_by_that_code():
+    question = "How can I make my module runnable as a script?"
+    text = ("That means that by adding this code at the end of your module:\n\n    if __name__ == \"__main__\":\n"
+            "        main()\n\nyou can make the file usable as a script as well as an importable module.\n\nDone.")
+    reader, retrieved = one_chunk_reader(text)
+    query = np.array([0.0, 0.0, 1.0, 0.0], dtype=np.float32)  # closest to the sentence after the code
+    result = list(reader.read(question, retrieved, query, None))[-1]
+    assert result.how == "code" and result.answer.startswith('if __name__ == "__main__":')
+    assert result.supporting[1].text.startswith("you can make")  # the sentence the question matched, shown too
+    assert reader.support("What can the file be used as?", retrieved, query)[0].text.startswith("you can")
+
 def test_a_why_question_is_answered_by_the_reason_its_best_sentence_is_followed_by():
     question = "Why are lists slow as queues?"
     text = ("Lists can be used as queues; however, lists are not efficient for this purpose. Popping from the front "

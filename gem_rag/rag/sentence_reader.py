@@ -162,7 +162,8 @@ class SentenceReader:
         if asks_for_number(question) and (best.kind == "code" or not holds_asked_number(question, best.text)):
             return [], None  # "How many aardvarks live in zoos?" is not answered by "... live for up to 23 years"
         kind = question_kind(question)
-        solution = self._solution(ranked[0]) if kind == "howto" else self._reason(ranked[0]) if kind == "why" else None
+        solution = (self._solution(ranked[0]) or self._interrupting_code(ranked[0]) if kind == "howto"
+                    else self._reason(ranked[0]) if kind == "why" else None)
         if solution is not None:
             ranked = [solution] + ranked[1:]
         chosen: list[SupportingSentence] = []
@@ -189,6 +190,18 @@ class SentenceReader:
         if "`" not in solution.text and _code_unit(units, after, chunk.text) is None:
             return None
         return Candidate(best.chunk, after, solution)
+
+    def _interrupting_code(self, best: Candidate) -> Candidate | None:
+        """The code block right before ``best`` in its chunk when ``best`` continues the sentence that block cut in
+        two (it opens lower-case: "That means that by adding this code at the end of your module:: <code> you can
+        make the file usable as a script ..."): for a how-to question that code is what to do. None otherwise."""
+        chunk = best.chunk.chunk
+        units = self.units.units(chunk.id)
+        before = best.index - 1
+        if (best.sentence.kind != "sentence" or not chunk.text[units[best.index].start:][:1].islower() or before < 0
+                or units[before].kind != "code"):
+            return None
+        return Candidate(best.chunk, before, _unit_support(chunk, units[before], best.sentence.score, kind="code"))
 
     def _reason(self, best: Candidate) -> Candidate | None:
         """The sentence after ``best`` in its chunk when a "why" question's best sentence states the fact without a
