@@ -551,6 +551,9 @@ def test_a_question_for_an_exception_or_a_name_is_answered_by_a_unit_that_holds_
     query = np.array([1.0, 0.2, 0.0, 0.0], dtype=np.float32)  # closest to the Korea sentence
     assert "suanpan" in reader.support("What is the Chinese abacus called?", retrieved, query)[0].text
     assert "Korea" in reader.support("When did the Chinese abacus reach Korea?", retrieved, query)[0].text
+    subject = answer_test("Is self a reserved keyword in Python?")
+    assert subject("the name `self` has no special meaning") and not subject("Arguments pass by keyword.")
+    assert not subject("the name itself") and answer_test("Can you recommend a TV series?") is None
 
 
 def test_a_sentence_that_opens_with_a_pronoun_is_answered_with_the_sentence_it_refers_to():

@@ -48,6 +48,9 @@ _EXCEPTION_NAME = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Warning)\b")  # "JSO
 _ASKS_NAME = re.compile(r"^\s*what\s+(?:is|are|was|were)\s+.{1,60}\s+called\s*\??\s*$|"
                         r"^\s*what(?:'s|\s+is)\s+the\s+name\s+(?:of|for)\b", re.IGNORECASE)
 _NAMING = re.compile(r"\b(?:called|known\s+as|named|termed)\b", re.IGNORECASE)
+_YES_NO = re.compile(r"^\s*(?:is|are|was|were|does|do|did|can|could|should|will|would|has|have)\s+"
+                     r"(?:an?\s+|the\s+|my\s+|your\s+|a\s+)?[`*]?([\w.-]*\w)", re.IGNORECASE)  # "Is self ...?" -> "self"
+_PRONOUNS = frozenset("i you we it he she they there this that these those".split())
 _WHAT_DOES = re.compile(r"^\s*what\s+does\b", re.IGNORECASE)  # "what does X mean?": "mean" is not part of X
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _PLACE = re.compile(rf"\b(?:in|at|to|from|near|across|throughout|around|within|on)\s+(?:the\s+|[a-z]+-)?"
@@ -106,13 +109,18 @@ def names_place(text: str) -> bool:
 def answer_test(question: str) -> Callable[[str], bool] | None:
     """What a sentence must hold to answer ``question`` when its words ask for one kind of answer: a place for
     "where ...?" (:func:`names_place`), an exception class for "what/which exception ...?" ("a `JSONDecodeError`
-    will be raised"), a name for "what is X called?" ("The Chinese abacus, known as the suanpan"); else None."""
+    will be raised"), a name for "what is X called?" ("The Chinese abacus, known as the suanpan"), the subject of a
+    yes/no question ("Is self a reserved keyword?": a sentence about `self`); else None."""
     if _WHERE.match(question):
         return names_place
     if _ASKS_EXCEPTION.match(question):
         return lambda text: bool(_EXCEPTION_NAME.search(text))
     if _ASKS_NAME.match(question):
         return lambda text: bool(_NAMING.search(text))
+    yes_no = _YES_NO.match(question)
+    if yes_no and yes_no.group(1).lower() not in _PRONOUNS:
+        subject = re.compile(r"(?<!\w)" + re.escape(yes_no.group(1)) + r"(?!\w)", re.IGNORECASE)
+        return lambda text: bool(subject.search(text))
     return None
 
 
