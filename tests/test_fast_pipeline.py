@@ -610,6 +610,7 @@ def test_a_short_answer_must_say_something_without_its_sentence():
     snow = ["Snow albedo is highly variable, ranging from as high as 0.9 for freshly fallen snow."]
     assert not stands_alone("highly variable", snow)
     assert not stands_alone("Snow albedo", snow)  # its capital is the sentence's first word's
+    assert not stands_alone("No", snow) and not stands_alone("Yes.", snow)  # a bare yes or no: the sentence says why
     assert stands_alone("0.9", snow) and stands_alone("London Zoo", ["The first zoo was London Zoo in 1869."])
     assert stands_alone("`print`", ["Use `print` to show it."])
 

@@ -35,7 +35,10 @@ def tidy_span(span: str) -> str:
 def stands_alone(span: str, contexts: Sequence[str]) -> bool:
     """True when ``span`` says something without its sentence: it holds a number, code, or a name (a capitalised
     word that opens no context sentence). "highly variable" for "What is the albedo of snow?" does not: the
-    sentence it comes from ("Snow albedo is highly variable, ranging from as high as 0.9 ...") answers instead."""
+    sentence it comes from ("Snow albedo is highly variable, ranging from as high as 0.9 ...") answers instead; nor
+    does a bare "Yes" or "No" (the sentence says why)."""
+    if span.strip(" .!").lower() in ("yes", "no"):
+        return False
     if NUMBER.search(span) or "`" in span:
         return True
     openers = {context.split()[0].strip("\"'(") for context in contexts if context.split()}
