@@ -14,7 +14,9 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    for one kind of answer (a place, an exception class, a name: :func:`~gem_rag.rag.question_types.answer_test`)
    takes the best of the top units that holds one. A how-to
    question whose best sentence states a problem without code, followed by a sentence with code, is supported by
-   that next sentence (documentation states the problem, then its solution). (Chosen on the development set,
+   that next sentence (documentation states the problem, then its solution); one whose best sentence opens lower-case
+   right after a code block (the block cut it in two) by that block. A "why" question whose best sentence gives no
+   reason, followed by one that does ("because ..."), is supported by that next sentence. (Chosen on the development set,
    benchmarks/dev: docs/benchmarks.md, "Reader".)
 2. **Answer**, by the kind of question:
    - how-to ("how do I ...") whose support introduces or contains code: the code, e.g. ``python3 -m venv
