@@ -500,6 +500,14 @@ def one_chunk_reader(text: str, min_support_score: float = -10.0):
     return reader, [RetrievedChunk(Chunk(id="c1", text=text, metadata={}), 1.0, 1)]
 
 
+def read_one_chunk(text: str, question: str, closest_unit: int):
+    """:func:`one_chunk_reader` over ``text`` asked ``question`` with a query vector closest to unit ``closest_unit``:
+    (reader, retrieved, query, the ReadResult)."""
+    reader, retrieved = one_chunk_reader(text)
+    query = np.eye(4, dtype=np.float32)[closest_unit]
+    return reader, retrieved, query, list(reader.read(question, retrieved, query, None))[-1]
+
+
 def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
     from gem_rag.rag.question_types import asks_for_number
     from gem_rag.rag.types import RetrievedChunk
@@ -689,20 +697,17 @@ def test_a_howto_sentence_that_a_code_block_cut_in_two_is_answered_by_that_code(
     question = "How can I make my module runnable as a script?"
     text = ("That means that by adding this code at the end of your module:\n\n    if __name__ == \"__main__\":\n"
             "        main()\n\nyou can make the file usable as a script as well as an importable module.\n\nDone.")
-    reader, retrieved = one_chunk_reader(text)
-    query = np.array([0.0, 0.0, 1.0, 0.0], dtype=np.float32)  # closest to the sentence after the code
-    result = list(reader.read(question, retrieved, query, None))[-1]
+    reader, retrieved, query, result = read_one_chunk(text, question, 2)  # closest to the sentence after the code
     assert result.how == "code" and result.answer.startswith('if __name__ == "__main__":')
     assert result.supporting[1].text.startswith("you can make")  # the sentence the question matched, shown too
     assert reader.support("What can the file be used as?", retrieved, query)[0].text.startswith("you can")
+
 
 def test_a_why_question_is_answered_by_the_reason_its_best_sentence_is_followed_by():
     question = "Why are lists slow as queues?"
     text = ("Lists can be used as queues; however, lists are not efficient for this purpose. Popping from the front "
             "is slow because every other element has to be shifted by one. Nothing else follows.")
-    reader, retrieved = one_chunk_reader(text)
-    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)  # closest to the statement without a reason
-    result = list(reader.read(question, retrieved, query, None))[-1]
+    reader, retrieved, query, result = read_one_chunk(text, question, 0)  # closest to the statement without a reason
     assert result.supporting[0].text.startswith("Popping") and "shifted" in result.answer
     assert result.answer.startswith("Lists can be used")  # the statement, then its reason
     assert reader.support("What are lists?", retrieved, query)[0].text.startswith("Lists")  # not a why question
