@@ -1,8 +1,9 @@
 """Rebuild the bundled corpus's embedding seed (gem_rag/data/demo_corpus/embeddings.npz) with the shipped model.
 
 The demo's first start takes the corpus's vectors from this file instead of embedding 371 chunks for minutes
-(see gem_rag/rag/embedding_seed.py). Run it after the corpus, the chunker, the sentence splitter or the
-shipped weights change: a seed that no longer fits is ignored chunk by chunk (those chunks are embedded at
+(see gem_rag/rag/embedding_seed.py). It embeds in fp32 whatever the CPU, so the seed holds the reference vectors
+(tests/test_embedding_seed.py holds them to 1e-4 of an fp32 model's). Run it after the corpus, the chunker, the
+sentence splitter or the shipped weights change: a seed that no longer fits is ignored chunk by chunk (those chunks are embedded at
 first start), never used wrongly, and tests/test_embedding_seed.py fails until it is rebuilt.
 
     .venv/bin/python demos/build_demo_embeddings.py
@@ -19,12 +20,12 @@ logger = logging.getLogger("build_demo_embeddings")
 
 
 def main() -> None:
-    from gem_rag import get_default_model
+    from gem_rag import GemModel
     from gem_rag.rag import RagPipeline
     from gem_rag.rag.embedding_seed import EmbeddingSeed
     from gem_rag.server.indexes import BUNDLED_CORPUS, BUNDLED_SEED
 
-    model = get_default_model()
+    model = GemModel.from_pretrained(dtype="float32")  # the reference precision: bf16 vectors differ by ~1e-4
     pipeline = RagPipeline(model)
     started = time.perf_counter()
     report = pipeline.index(BUNDLED_CORPUS)
