@@ -3,8 +3,8 @@
 The demo's first start takes the corpus's vectors from this file instead of embedding 371 chunks for minutes
 (see gem_rag/rag/embedding_seed.py). It embeds in fp32 whatever the CPU, so the seed holds the reference vectors
 (tests/test_embedding_seed.py holds them to 1e-4 of an fp32 model's). Run it after the corpus, the chunker, the
-sentence splitter or the shipped weights change: a seed that no longer fits is ignored chunk by chunk (those chunks are embedded at
-first start), never used wrongly, and tests/test_embedding_seed.py fails until it is rebuilt.
+sentence splitter or the shipped weights change: a seed that no longer fits is ignored chunk by chunk (those chunks
+are embedded at first start), never used wrongly, and tests/test_embedding_seed.py fails until it is rebuilt.
 
     .venv/bin/python demos/build_demo_embeddings.py
 """

@@ -49,7 +49,7 @@ _ASKS_NAME = re.compile(r"^\s*what\s+(?:is|are|was|were)\s+.{1,60}\s+called\s*\?
                         r"^\s*what(?:'s|\s+is)\s+the\s+name\s+(?:of|for)\b", re.IGNORECASE)
 _NAMING = re.compile(r"\b(?:called|known\s+as|named|termed)\b", re.IGNORECASE)
 _YES_NO = re.compile(r"^\s*(?:is|are|was|were|does|do|did|can|could|should|will|would|has|have)\s+"
-                     r"(?:an?\s+|the\s+|my\s+|your\s+|a\s+)?[`*]?([\w.-]*\w)", re.IGNORECASE)  # "Is self ...?" -> "self"
+                     r"(?:an?\s+|the\s+|my\s+|your\s+)?[`*]?([\w.-]*\w)", re.IGNORECASE)  # "Is self ...?" -> "self"
 _PRONOUNS = frozenset("i you we it he she they there this that these those".split())
 _WHAT_DOES = re.compile(r"^\s*what\s+does\b", re.IGNORECASE)  # "what does X mean?": "mean" is not part of X
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"

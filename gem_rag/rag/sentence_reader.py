@@ -66,7 +66,7 @@ _CLOSING = re.compile(r"[.!?:;,)\]\"']\s*$")  # a line that ends a sentence or a
 LABEL_MAX_WORDS = 8
 SHORT_ANSWER_TOKENS = 16  # a short answer longer than this is not short: the sentence answers instead
 CODE_LINES = 3  # a code answer shows at most this many lines of its block
-TYPED_CANDIDATES = 5  # a "where" question's answer is the best of this many units that names a place (answer_test)
+TYPED_CANDIDATES = 5  # a question asking for one kind of answer takes the best of this many units that holds one
 FRAGMENT_PENALTY = 0.3  # unit scores (see the module docstring), chosen on the development set
 CODE_PENALTY = 0.3
 HOWTO_BONUS = 0.1
@@ -184,14 +184,23 @@ class SentenceReader:
         otherwise. It takes ``best``'s score: it is found through ``best``."""
         chunk = best.chunk.chunk
         units = self.units.units(chunk.id)
+        if "`" in best.sentence.text or _code_unit(units, best.index, chunk.text) is not None:
+            return None
+        following = self._next_sentence(best)
+        if following is None or ("`" not in following.sentence.text
+                                 and _code_unit(units, following.index, chunk.text) is None):
+            return None
+        return following
+
+    def _next_sentence(self, best: Candidate) -> Candidate | None:
+        """The sentence right after the sentence ``best`` in its chunk, with ``best``'s score; None when either
+        is not a sentence or ``best`` is the chunk's last unit."""
+        chunk = best.chunk.chunk
+        units = self.units.units(chunk.id)
         after = best.index + 1
-        if (best.sentence.kind != "sentence" or "`" in best.sentence.text or after >= len(units)
-                or _code_unit(units, best.index, chunk.text) is not None or units[after].kind != "sentence"):
+        if best.sentence.kind != "sentence" or after >= len(units) or units[after].kind != "sentence":
             return None
-        solution = _unit_support(chunk, units[after], best.sentence.score)
-        if "`" not in solution.text and _code_unit(units, after, chunk.text) is None:
-            return None
-        return Candidate(best.chunk, after, solution)
+        return Candidate(best.chunk, after, _unit_support(chunk, units[after], best.sentence.score))
 
     def _interrupting_code(self, best: Candidate) -> Candidate | None:
         """The code block right before ``best`` in its chunk when ``best`` continues the sentence that block cut in
@@ -210,14 +219,10 @@ class SentenceReader:
         reason and that sentence gives one ("... however, lists are not efficient for this purpose. While appends
         ... are fast, doing inserts or pops from the beginning of a list is slow (because all of the other elements
         have to be shifted by one)."). None otherwise. It takes ``best``'s score."""
-        chunk = best.chunk.chunk
-        units = self.units.units(chunk.id)
-        after = best.index + 1
-        if (best.sentence.kind != "sentence" or _REASON.search(best.sentence.text) or after >= len(units)
-                or units[after].kind != "sentence"):
+        if _REASON.search(best.sentence.text):
             return None
-        reason = _unit_support(chunk, units[after], best.sentence.score)
-        return Candidate(best.chunk, after, reason) if _REASON.search(reason.text) else None
+        following = self._next_sentence(best)
+        return following if following is not None and _REASON.search(following.sentence.text) else None
 
     def _answer_first(self, ranked: list[Candidate], holds_answer: Callable[[str], bool]) -> list[Candidate]:
         """``ranked`` with the best of its first TYPED_CANDIDATES units that holds the kind of answer asked for (and
