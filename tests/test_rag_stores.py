@@ -71,19 +71,6 @@ def test_chunker_windows_offsets_overlap_and_stable_ids(model, tmp_path):
         Chunker(model.tokenizer, chunk_tokens=64, overlap=40)
 
 
-def test_a_chunk_may_start_or_stop_at_a_sentence_paragraph_or_item_but_not_inside_wrapped_prose():
-    from gem_rag.rag.ingest import _ends_sentence
-
-    text = "Use os.path here. It wraps\nacross lines.\n\nNext para:\n* item one\n    code line\nv3.5 is out"
-    ends = {i for i in range(1, len(text)) if _ends_sentence(text, i)}
-    assert text.index("here.") + 5 in ends  # a stop then white space
-    assert text.index("os.") + 3 not in ends and text.index("3.") + 2 not in ends  # "os.path", "3.5"
-    assert text.index("wraps") + 5 not in ends  # a hard line wrap inside a sentence
-    assert text.index("lines.") + 6 in ends  # a stop before a blank line
-    assert text.index("para:") + 5 in ends  # a line break before a list item
-    assert text.index("one") + 3 in ends  # ... and before an indented code line
-
-
 # ---------------------------------------------------------------- FAISS
 def test_faiss_add_update_delete_search_persist_reload(tmp_path):
     store = FaissStore()

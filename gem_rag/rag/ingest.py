@@ -231,9 +231,6 @@ def html_to_text(html: str) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------- documents -> chunks
-_OPENS_LINE = re.compile(r"[ \t]{2,}\S|[ \t]*(?:[*+-]|\d+[.)]|>>>|\$|#+|```|~~~|\.\.)[ \t]")  # an item, code, heading
-
-
 class Chunker:
     """Cut documents into windows of at most ``chunk_tokens`` model tokens overlapping by up to ``overlap`` tokens.
 
@@ -303,13 +300,9 @@ class Chunker:
 
 
 def _ends_sentence(text: str, end: int) -> bool:
-    """Whether a sentence, paragraph or item ends at character ``end`` of ``text``: ``.``, ``!`` or ``?`` followed
-    by white space (``os.path`` and ``3.5`` are not ends), a blank line, or a line break before a line that opens
-    a list item, a code line or a heading (hard-wrapped prose, whose lines end mid-sentence, is not cut there)."""
-    before, after = text[max(0, end - 16): end], text[end: end + 16]
-    gap = before[len(before.rstrip()):] + after[: len(after) - len(after.lstrip())]
-    if gap.count("\n") >= 2 or (before.rstrip().endswith((".", "!", "?")) and (gap or end >= len(text))):
+    """Whether the text up to character ``end`` closes a sentence or line: ``.``, ``!`` or ``?`` then white space
+    (so ``os.path`` or ``3.5`` do not), or a line break."""
+    before = text[max(0, end - 16): end].rstrip(" \t")
+    if before.endswith("\n") or text[end: end + 1] == "\n":
         return True
-    spaces = after[: len(after) - len(after.lstrip())]
-    line_start = end + spaces.rindex("\n") + 1 if "\n" in spaces else end
-    return "\n" in gap and bool(_OPENS_LINE.match(text, line_start))
+    return before.endswith((".", "!", "?")) and (end >= len(text) or text[end].isspace())
