@@ -1,6 +1,6 @@
 """Rebuild the bundled corpus's embedding seed (gem_rag/data/demo_corpus/embeddings.npz) with the shipped model.
 
-The demo's first start takes the corpus's vectors from this file instead of embedding its 357 chunks for minutes
+The demo's first start takes the corpus's vectors from this file instead of embedding 371 chunks for minutes
 (see gem_rag/rag/embedding_seed.py). It embeds in fp32 whatever the CPU, so the seed holds the reference vectors
 (tests/test_embedding_seed.py holds them to 1e-4 of an fp32 model's). Run it after the corpus, the chunker, the
 sentence splitter or the shipped weights change: a seed that no longer fits is ignored chunk by chunk (those chunks

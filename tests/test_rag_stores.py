@@ -61,8 +61,6 @@ def test_chunker_windows_offsets_overlap_and_stable_ids(model, tmp_path):
         assert text[c.metadata["start"]: c.metadata["end"]] == c.text
         assert model.count_tokens(c.text) <= 64 + 2  # boundary tokens may merge slightly differently
     assert all(chunks[i].metadata["start"] < chunks[i - 1].metadata["end"] for i in range(1, len(chunks)))  # overlap
-    assert all(c.text.startswith("Sentence number") for c in chunks)  # each window opens at a sentence start
-    assert all(c.text.endswith(".") for c in chunks)  # and stops at a sentence end
     assert chunks[-1].metadata["end"] == len(text)
     assert [c.id for c in chunks] == [c.id for c in chunker.split(doc)]  # stable
     doc.source = "elsewhere.txt"

@@ -232,12 +232,10 @@ def html_to_text(html: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- documents -> chunks
 class Chunker:
-    """Cut documents into windows of at most ``chunk_tokens`` model tokens overlapping by up to ``overlap`` tokens.
+    """Cut documents into windows of at most ``chunk_tokens`` model tokens overlapping by ``overlap`` tokens.
 
     A window that does not reach the end of the document is shortened to end at a sentence or line
-    break when one lies in its last quarter, and the next window opens at the earliest sentence start
-    within the overlap, so a chunk rarely starts or stops mid-sentence (a reader quoting its first
-    sentence quotes a whole one).
+    break when one lies in its last quarter, so chunks rarely stop mid-sentence.
     """
 
     def __init__(self, tokenizer, chunk_tokens: int = 256, overlap: int = 32):
@@ -265,24 +263,16 @@ class Chunker:
             spans.append((offsets[first][0], offsets[last - 1][1]))
             if last >= n:
                 break
-            first = self._sentence_start(text, offsets, first, last)
+            first = max(last - self.overlap, first + 1)
         return spans
 
     def _sentence_end(self, text: str, offsets, first: int, last: int) -> int:
-        """The token index just after the last break in the window's last quarter (``last`` if none)."""
         floor = first + (3 * (last - first)) // 4
         for i in range(last - 1, floor, -1):
-            if _ends_sentence(text, offsets[i][1]):
+            piece = text[offsets[i][0]: offsets[i][1]]
+            if piece.rstrip().endswith((".", "!", "?", "\n")) or text[offsets[i][1]: offsets[i][1] + 1] == "\n":
                 return i + 1
         return last
-
-    def _sentence_start(self, text: str, offsets, first: int, last: int) -> int:
-        """The earliest token in ``[last - overlap, last]`` opening a sentence or line (``last - overlap`` if none)."""
-        lowest = max(last - self.overlap, first + 1)
-        for i in range(lowest, last + 1):  # i == last: the window itself ended on a break
-            if _ends_sentence(text, offsets[i - 1][1]):
-                return i
-        return lowest
 
     def split(self, doc: Document) -> list[Chunk]:
         """Chunks of one document, metadata carrying source, title, offsets and the document's metadata."""
@@ -297,12 +287,3 @@ class Chunker:
             meta = {**doc.metadata, "source": doc.source, "title": doc.title, "start": start, "end": end}
             chunks.append(Chunk(chunk_id(doc.source, start, end, text), text, meta))
         return chunks
-
-
-def _ends_sentence(text: str, end: int) -> bool:
-    """Whether the text up to character ``end`` closes a sentence or line: ``.``, ``!`` or ``?`` then white space
-    (so ``os.path`` or ``3.5`` do not), or a line break."""
-    before = text[max(0, end - 16): end].rstrip(" \t")
-    if before.endswith("\n") or text[end: end + 1] == "\n":
-        return True
-    return before.endswith((".", "!", "?")) and (end >= len(text) or text[end].isspace())
