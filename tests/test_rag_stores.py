@@ -59,28 +59,14 @@ def test_chunker_windows_offsets_overlap_and_stable_ids(model, tmp_path):
     assert len(chunks) > 5
     for c in chunks:
         assert text[c.metadata["start"]: c.metadata["end"]] == c.text
-        assert model.count_tokens(c.text) <= 64 + 16 + 2  # a window, its opening sentence's start, merged tokens
+        assert model.count_tokens(c.text) <= 64 + 2  # boundary tokens may merge slightly differently
     assert all(chunks[i].metadata["start"] < chunks[i - 1].metadata["end"] for i in range(1, len(chunks)))  # overlap
-    assert all(c.text.startswith("Sentence number") for c in chunks)  # each chunk opens with a whole sentence
     assert chunks[-1].metadata["end"] == len(text)
     assert [c.id for c in chunks] == [c.id for c in chunker.split(doc)]  # stable
     doc.source = "elsewhere.txt"
     assert chunker.split(doc)[0].id != chunks[0].id  # the source is part of the id
     with pytest.raises(ValueError, match="chunk_overlap"):
         Chunker(model.tokenizer, chunk_tokens=64, overlap=40)
-
-
-def test_a_sentence_starts_after_a_stop_a_paragraph_or_before_an_item_but_not_inside_wrapped_prose():
-    from gem_rag.rag.ingest import _opens_sentence
-
-    text = "Use os.path here. It wraps\nacross lines.\n\nNext para:\n* item one\n    code line\nv3.5 is out"
-    starts = {i for i in range(1, len(text)) if _opens_sentence(text, i)}
-    assert text.index("here.") + 5 in starts  # a stop then white space
-    assert text.index("os.") + 3 not in starts and text.index("3.") + 2 not in starts  # "os.path", "3.5"
-    assert text.index("wraps") + 5 not in starts  # a hard line wrap inside a sentence
-    assert text.index("lines.") + 6 in starts  # a blank line
-    assert text.index("para:") + 5 in starts  # a line break before a list item
-    assert text.index("one") + 3 in starts  # ... and before an indented code line
 
 
 # ---------------------------------------------------------------- FAISS

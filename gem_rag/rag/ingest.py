@@ -235,9 +235,7 @@ class Chunker:
     """Cut documents into windows of at most ``chunk_tokens`` model tokens overlapping by ``overlap`` tokens.
 
     A window that does not reach the end of the document is shortened to end at a sentence or line
-    break when one lies in its last quarter, so chunks rarely stop mid-sentence; a chunk after the first opens
-    at the start of the sentence its window starts in, when that lies at most ``overlap`` tokens further back (so
-    a chunk holds at most ``chunk_tokens + overlap`` tokens), so chunks rarely start mid-sentence either.
+    break when one lies in its last quarter, so chunks rarely stop mid-sentence.
     """
 
     def __init__(self, tokenizer, chunk_tokens: int = 256, overlap: int = 32):
@@ -262,8 +260,7 @@ class Chunker:
             last = min(first + self.chunk_tokens, n)  # exclusive token index
             if last < n:
                 last = self._sentence_end(text, offsets, first, last)
-            opening = self._sentence_start(text, offsets, first) if spans else first
-            spans.append((offsets[opening][0], offsets[last - 1][1]))
+            spans.append((offsets[first][0], offsets[last - 1][1]))
             if last >= n:
                 break
             first = max(last - self.overlap, first + 1)
@@ -276,14 +273,6 @@ class Chunker:
             if piece.rstrip().endswith((".", "!", "?", "\n")) or text[offsets[i][1]: offsets[i][1] + 1] == "\n":
                 return i + 1
         return last
-
-    def _sentence_start(self, text: str, offsets, first: int) -> int:
-        """The token opening the sentence that token ``first`` is in, when it lies at most ``overlap`` tokens
-        back (so a chunk opens with a whole sentence, not the tail of one); else ``first``."""
-        for i in range(first, max(first - self.overlap, 1) - 1, -1):
-            if _opens_sentence(text, offsets[i - 1][1]):
-                return i
-        return first
 
     def split(self, doc: Document) -> list[Chunk]:
         """Chunks of one document, metadata carrying source, title, offsets and the document's metadata."""
@@ -298,19 +287,3 @@ class Chunker:
             meta = {**doc.metadata, "source": doc.source, "title": doc.title, "start": start, "end": end}
             chunks.append(Chunk(chunk_id(doc.source, start, end, text), text, meta))
         return chunks
-
-
-_OPENS_LINE = re.compile(r"[ \t]{2,}\S|[ \t]*(?:[*+-]|\d+[.)]|>>>|\$|#+|```|~~~|\.\.)[ \t]")  # an item, code, heading
-
-
-def _opens_sentence(text: str, end: int) -> bool:
-    """Whether a sentence, paragraph or item starts after character ``end`` of ``text``: ``.``, ``!`` or ``?`` then
-    white space (``os.path`` and ``3.5`` do not), a blank line, or a line break before a line that opens a list item,
-    a code line or a heading (a line of hard-wrapped prose does not)."""
-    before, after = text[max(0, end - 16): end], text[end: end + 16]
-    spaces = after[: len(after) - len(after.lstrip())]
-    gap = before[len(before.rstrip()):] + spaces
-    if gap.count("\n") >= 2 or (before.rstrip().endswith((".", "!", "?")) and bool(gap)):
-        return True
-    line_start = end + spaces.rindex("\n") + 1 if "\n" in spaces else end
-    return "\n" in gap and bool(_OPENS_LINE.match(text, line_start))
