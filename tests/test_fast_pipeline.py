@@ -676,7 +676,6 @@ def test_a_defining_sentence_has_the_term_next_to_its_verb():
     assert defines.search("In Python, a namespace (a scope's table) is a mapping.")
     assert defines.search("The table of names is called a namespace.")
     assert not defines.search("The namespace containing the built-in names is created when Python starts.")
-    assert defining_pattern("What's a list comprehension?").search("List comprehensions provide a concise way.")
 
 
 def test_a_howto_question_is_answered_by_the_solution_its_best_sentence_leads_to():

@@ -142,17 +142,15 @@ def asked_term(question: str) -> str:
 
 def defining_pattern(question: str) -> re.Pattern | None:
     """A pattern (for ``search``) for sentences that define the term a definition question asks about: "X is/are/
-    refers to/provides/consists of/denotes ..." at the start ("List comprehensions provide a concise way to create
-    lists"), the term possibly marked up ("A *namespace* is"), after a field ("In statistics, the mean ... is"), or
-    followed by a parenthesis or an aside between commas ("The mean (or average) is"); or "... is called (an) X".
-    Other words between the term and its verb make it no definition ("The namespace containing the built-in names
-    is created ...")."""
+    refers to ..." at the start, the term possibly marked up ("A *namespace* is"), after a field ("In statistics,
+    the mean ... is"), or followed by a parenthesis or an aside between commas ("The mean (or average) is"); or
+    "... is called (an) X". Other words between the term and its verb make it no definition ("The namespace
+    containing the built-in names is created ...")."""
     term = asked_term(question)
     if not term:
         return None
     marked = r"[`*]?" + re.escape(term) + r"s?[`*]?"
     return re.compile(r"^\W*(?:in\s[^,.]{1,50},\s*)?(?:an?\s+|the\s+)?" + marked + r"(?:\s*\([^)]{0,80}\))?"
-                      r"(?:,[^,.]{0,80},)?\s+(?:is|are|was|were|refers?\s+to|means?|describes?|provides?|"
-                      r"consists?\s+of|denotes?)\b"
+                      r"(?:,[^,.]{0,80},)?\s+(?:is|are|was|were|refers?\s+to|means?|describes?)\b"
                       r"|\b(?:is|are)\s+(?:called|known\s+as|termed|named)\s+(?:an?\s+|the\s+)?" + marked
                       + r"(?:\W|$)", re.IGNORECASE)
