@@ -508,6 +508,15 @@ def read_one_chunk(text: str, question: str, closest_unit: int):
     return reader, retrieved, query, list(reader.read(question, retrieved, query, None))[-1]
 
 
+def test_a_question_naming_what_no_retrieved_chunk_mentions_is_not_answered_from_them():
+    text = "Earth's albedo is about 0.3. Snow has a high albedo. Nothing else follows."
+    reader, retrieved = one_chunk_reader(text)
+    query = np.eye(4, dtype=np.float32)[0]
+    assert not reader.support("What is the albedo of Mars?", retrieved, query)  # no chunk names Mars
+    assert reader.support("What is the albedo of Earth?", retrieved, query)[0].text.startswith("Earth's")
+    assert reader.support("What Is The Albedo Of Snow?", retrieved, query)  # title case: each word is in the text
+
+
 def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
     from gem_rag.rag.question_types import asks_for_number
     from gem_rag.rag.types import RetrievedChunk

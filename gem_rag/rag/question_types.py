@@ -55,6 +55,7 @@ _WHAT_DOES = re.compile(r"^\s*what\s+does\b", re.IGNORECASE)  # "what does X mea
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _PLACE = re.compile(rf"\b(?:in|at|to|from|near|across|throughout|around|within|on)\s+(?:the\s+|[a-z]+-)?"
                     rf"(?!(?:{_MONTHS})\b)[A-Z][a-z]|`[^`]+`")  # "found in sub-Saharan Africa", "`__pycache__`"
+_NAME_WORD = re.compile(r"(?<=\s)[A-Z][\w-]*")  # a capitalised word after the question's first: "Mars", "TAI"
 _WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|what\s+for\b)", re.IGNORECASE)
 
 
@@ -122,6 +123,13 @@ def answer_test(question: str) -> Callable[[str], bool] | None:
         subject = re.compile(r"(?<!\w)" + re.escape(yes_no.group(1)) + r"(?!\w)", re.IGNORECASE)
         return lambda text: bool(subject.search(text))
     return None
+
+
+def named_words(question: str) -> list[str]:
+    """The capitalised words of ``question`` after its first ("What is the albedo of Mars?" -> ["Mars"]; "I" aside):
+    names a text must mention to answer it. None in a question written in title case (most words capitalised)."""
+    names = [word for word in _NAME_WORD.findall(question) if word != "I"]
+    return names if 2 * len(names) <= len(question.split()) - 1 else []
 
 
 def definition_term(question: str) -> str | None:

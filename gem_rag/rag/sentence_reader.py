@@ -7,7 +7,8 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    index), less ``FRAGMENT_PENALTY`` for a fragment cut at a chunk's start and, for other questions than
    how-to ones, ``CODE_PENALTY`` for a code block (how-to questions favour sentences that introduce or
    hold code instead). The best unit is the support, with the code block right after it when it introduces
-   one ("... run:"); below ``min_support_score`` the reader abstains, and so it does when the question asks for
+   one ("... run:"); below ``min_support_score`` the reader abstains, and so it does when the question names a
+   capitalised word no retrieved chunk holds ("What is the albedo of Mars?"), or when the question asks for
    a number ("how many ...?", "in what year ...?") and the best unit is code or lacks that kind of number (a
    year for "when did ...?", a count of X for "how many X ...?", a unit of the measure for "how long / fast ...?",
    a version for "which version ...?": :func:`~gem_rag.rag.question_types.holds_asked_number`). A question that asks
@@ -50,7 +51,7 @@ from gem_rag.rag.answer_text import as_answer, first_lines, stands_alone, tidy_s
 from gem_rag.rag.bm25 import STEM, tokenize
 from gem_rag.rag.config import RagConfig
 from gem_rag.rag.question_types import (answer_test, asks_for_number, defining_pattern, holds_asked_number,
-                                        question_kind)
+                                        named_words, question_kind)
 from gem_rag.rag.types import RetrievedChunk, SupportEvent, SupportingSentence, TokenEvent
 from gem_rag.rag.unit_index import UnitIndex
 
@@ -154,6 +155,8 @@ class SentenceReader:
         """:meth:`support`, and the sentence to show before the first support when that support is the solution a
         how-to question's best sentence leads to (:meth:`_solution`), or the reason a "why" question's best sentence
         is followed by (:meth:`_reason`), else None."""
+        if any(not _mentioned(word, chunks) for word in named_words(question)):
+            return [], None  # "What is the albedo of Mars?": no retrieved text names Mars
         ranked = self.candidates(question, chunks, query)
         holds_answer = answer_test(question)
         if holds_answer is not None:
@@ -367,6 +370,12 @@ def _unit_support(chunk, unit, score: float, kind: str | None = None) -> Support
     """``unit`` of ``chunk`` (its whole span) as a supporting sentence with ``score`` (of ``kind``, else the unit's)."""
     return SupportingSentence(chunk.text[unit.start: unit.end], chunk.id, unit.start, unit.end, score,
                               kind or unit.kind)
+
+
+def _mentioned(word: str, chunks: Sequence[RetrievedChunk]) -> bool:
+    """Whether a chunk's text or title holds ``word`` as a whole word, in any case."""
+    found = re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)", re.IGNORECASE)
+    return any(found.search(c.chunk.text) or found.search(str(c.chunk.metadata.get("title", ""))) for c in chunks)
 
 
 def _chunk_of(unit: SupportingSentence, chunks: Sequence[RetrievedChunk]):
