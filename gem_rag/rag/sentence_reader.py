@@ -373,8 +373,9 @@ def _unit_support(chunk, unit, score: float, kind: str | None = None) -> Support
 
 
 def _mentioned(word: str, chunks: Sequence[RetrievedChunk]) -> bool:
-    """Whether a chunk's text or title holds ``word`` as a whole word, in any case."""
-    found = re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)", re.IGNORECASE)
+    """Whether a chunk's text or title holds ``word`` as a whole word written as a name: its first letter upper-case,
+    the rest in any case ("JSON" mentions "Json"; "mars" in a code example does not mention "Mars")."""
+    found = re.compile(r"(?<!\w)" + re.escape(word[0].upper()) + "(?i:" + re.escape(word[1:]) + r")(?!\w)")
     return any(found.search(c.chunk.text) or found.search(str(c.chunk.metadata.get("title", ""))) for c in chunks)
 
 
