@@ -111,9 +111,10 @@ def answer_test(question: str) -> Callable[[str], bool] | None:
     """What a sentence must hold to answer ``question`` when its words ask for one kind of answer: a place for
     "where ...?" (:func:`names_place`), an exception class for "what/which exception ...?" ("a `JSONDecodeError`
     will be raised"), a name for "what is X called?" ("The Chinese abacus, known as the suanpan"), the subject of a
-    yes/no question ("Is self a reserved keyword?": a sentence about `self`), the kind of number a number question
-    asks for (:func:`holds_asked_number`: "over 400 atomic clocks" for "How many atomic clocks ...?"); else None."""
-    if asks_for_number(question):
+    yes/no question ("Is self a reserved keyword?": a sentence about `self`), a count of the thing a "how many X"
+    question counts ("Use 4-space indentation" for "How many spaces ...?"); else None. (A year or a measure is no
+    such test: many sentences near an unanswerable "when ...?" hold some year.)"""
+    if _HOW_MANY.match(question):
         return lambda text: holds_asked_number(question, text)
     if _WHERE.match(question):
         return names_place
