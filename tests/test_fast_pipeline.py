@@ -98,10 +98,10 @@ def test_a_session_cut_at_the_chunk_start_is_code():
 
 
 def test_units_cut_at_the_chunk_start_are_fragments():
-    from gem_rag.rag.sentence_reader import _is_fragment
+    from gem_rag.rag.sentences import is_fragment
 
     def fragments(text: str) -> list[bool]:
-        return [_is_fragment(u, text[u.start:u.end], text) for u in split_units(text)]
+        return [is_fragment(u, text[u.start:u.end], text) for u in split_units(text)]
 
     assert fragments(".close()\n    >>> f.read()\n    'text'\n\nA file has methods.") == [True, False]
     assert fragments("and so it ends.\n\n    >>> f.read()\n    'text'") == [True, False]
@@ -109,14 +109,14 @@ def test_units_cut_at_the_chunk_start_are_fragments():
     assert fragments("    python3 -m venv tutorial-env\n\nThen activate it.") == [False, False]
     cut = "Control-D` on Unix, `Control-Z` on Windows) at the prompt exits.\n\nThen (`quit()`) works too."
     [head, tail] = split_units(cut)
-    assert _is_fragment(head, cut[head.start:head.end], cut, continues=True)  # a later chunk of its document
-    assert not _is_fragment(head, cut[head.start:head.end], cut)  # the document's first chunk starts it
-    assert not _is_fragment(tail, cut[tail.start:tail.end], cut, continues=True)  # not at the chunk's start
+    assert is_fragment(head, cut[head.start:head.end], cut, continues=True)  # a later chunk of its document
+    assert not is_fragment(head, cut[head.start:head.end], cut)  # the document's first chunk starts it
+    assert not is_fragment(tail, cut[tail.start:tail.end], cut, continues=True)  # not at the chunk's start
     number = "11th century This abacus used beads on wires.\n\n4. The average albedo of Earth is about 0.3."
     [cut_sentence, item] = split_units(number)
-    assert _is_fragment(cut_sentence, number[cut_sentence.start:cut_sentence.end], number, continues=True)
-    assert not _is_fragment(cut_sentence, number[cut_sentence.start:cut_sentence.end], number)
-    assert not _is_fragment(item, number[item.start:item.end], number, continues=True)  # a list item, not cut
+    assert is_fragment(cut_sentence, number[cut_sentence.start:cut_sentence.end], number, continues=True)
+    assert not is_fragment(cut_sentence, number[cut_sentence.start:cut_sentence.end], number)
+    assert not is_fragment(item, number[item.start:item.end], number, continues=True)  # a list item, not cut
 
 
 def test_unit_embeddings_come_from_the_text_pass(tiny_model):
@@ -614,14 +614,14 @@ def test_a_definition_that_introduces_an_example_shows_it():
 
 
 def test_caption_lines_glued_above_a_sentence_are_not_shown_with_it():
-    from gem_rag.rag.sentence_reader import _label_length
+    from gem_rag.rag.sentences import label_length
 
     text = "Ecology\n\nAardvark resting\nEntrance to burrow\nAardvarks live for up to 23 years in captivity.\n"
     reader, retrieved = one_chunk_reader(text)
     best = reader.support("How long do aardvarks live?", retrieved, np.array([0.0, 1.0, 0.0, 0.0], np.float32))[0]
     assert best.text == "Aardvarks live for up to 23 years in captivity." and text[best.start: best.end] == best.text
     wrapped = "Ecology\n\nThe burrow has one\nentrance and Aardvarks dig it.\n"  # wrapped prose: nothing is a label
-    assert _label_length("The burrow has one\nentrance and Aardvarks dig it.", wrapped, wrapped.index("The")) == 0
+    assert label_length("The burrow has one\nentrance and Aardvarks dig it.", wrapped, wrapped.index("The")) == 0
 
 
 def test_a_short_answer_must_say_something_without_its_sentence():

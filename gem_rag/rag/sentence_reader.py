@@ -12,8 +12,8 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    a number ("how many ...?", "in what year ...?") and the best unit is code or lacks that kind of number (a
    year for "when did ...?", a count of X for "how many X ...?", a unit of the measure for "how long / fast ...?",
    a version for "which version ...?": :func:`~gem_rag.rag.question_types.holds_asked_number`). A question that asks
-   for one kind of answer (a place, an exception class, a name: :func:`~gem_rag.rag.question_types.answer_test`)
-   takes the best of the top units that holds one. A how-to
+   for one kind of answer (a place, an exception class, a name, a count of X:
+   :func:`~gem_rag.rag.question_types.answer_test`) takes the best of the top units that holds one. A how-to
    question whose best sentence states a problem without code, followed by a sentence with code, is supported by
    that next sentence (documentation states the problem, then its solution); one whose best sentence opens lower-case
    right after a code block (the block cut it in two) by that block. A "why" question whose best sentence gives no
@@ -52,6 +52,7 @@ from gem_rag.rag.bm25 import STEM, tokenize
 from gem_rag.rag.config import RagConfig
 from gem_rag.rag.question_types import (answer_test, asks_for_number, defining_pattern, holds_asked_number,
                                         named_words, question_kind)
+from gem_rag.rag.sentences import is_fragment, label_length
 from gem_rag.rag.types import RetrievedChunk, SupportEvent, SupportingSentence, TokenEvent
 from gem_rag.rag.unit_index import UnitIndex
 
@@ -63,8 +64,6 @@ _SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*$")  # "list.reverse()", "json.dump(ob
 _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
                        "where who whom which can could should would will i you we it its this that these those with "
                        "and or as my me your there their use using get".split())
-_CLOSING = re.compile(r"[.!?:;,)\]\"']\s*$")  # a line that ends a sentence or a clause
-LABEL_MAX_WORDS = 8
 SHORT_ANSWER_TOKENS = 16  # a short answer longer than this is not short: the sentence answers instead
 CODE_LINES = 3  # a code answer shows at most this many lines of its block
 TYPED_CANDIDATES = 5  # a question asking for one kind of answer takes the best of this many units that holds one
@@ -130,7 +129,7 @@ class SentenceReader:
                 text = chunk.text[unit.start: unit.end]
                 score = float(cosines[i]) + self.config.lexical_weight * sum(
                     weights[w] for w in sorted(asked & content_words(text))) / total
-                if _is_fragment(unit, text, chunk.text, chunk.metadata.get("start", 0) > 0):
+                if is_fragment(unit, text, chunk.text, chunk.metadata.get("start", 0) > 0):
                     score -= FRAGMENT_PENALTY
                 if defines is not None and defines.search(text):
                     score += DEFINITION_BONUS  # "Albedo is ...", "A set is ..." for "What is albedo?"
@@ -138,7 +137,7 @@ class SentenceReader:
                     score += HOWTO_BONUS * ((_code_unit(units, i, chunk.text) is not None) + ("`" in text))
                 elif unit.kind == "code":
                     score -= CODE_PENALTY
-                start = unit.start + _label_length(text, chunk.text, unit.start) if unit.kind == "sentence" else unit.start
+                start = unit.start + label_length(text, chunk.text, unit.start) if unit.kind == "sentence" else unit.start
                 found.append((score, Candidate(retrieved, i, SupportingSentence(chunk.text[start: unit.end], chunk.id,
                                                                                 start, unit.end, score, unit.kind))))
         found.sort(key=lambda pair: -pair[0])
@@ -293,7 +292,7 @@ class SentenceReader:
         if i == 0 or units[i - 1].kind not in ("sentence", "item"):
             return None
         before = units[i - 1]
-        if _is_fragment(before, chunk.text[before.start: before.end], chunk.text, chunk.metadata.get("start", 0) > 0):
+        if is_fragment(before, chunk.text[before.start: before.end], chunk.text, chunk.metadata.get("start", 0) > 0):
             return None
         return _unit_support(chunk, before, best.score)
 
@@ -323,36 +322,6 @@ class SentenceReader:
             yield TokenEvent(answer)
             return ReadResult(answer, False, "span", supporting, raw, usage, run.first_token_s)
         return ReadResult(sentence, False, "sentence", supporting, raw, usage, run.first_token_s)
-
-
-def _label_length(text: str, chunk_text: str, start: int) -> int:
-    """How many characters of label lines open the sentence ``text`` (at ``start`` in ``chunk_text``): lines that
-    start a line, have at most LABEL_MAX_WORDS words and no closing punctuation, and are followed by a line that
-    starts upper-case, as image captions left above a paragraph are ("Aardvark resting\nEntrance to burrow\n
-    Aardvarks live ..."). They are not the sentence: its shown text and highlight start after them."""
-    cut = 0
-    while (start + cut == 0 or chunk_text[start + cut - 1] == "\n") and "\n" in text[cut:]:
-        line, rest = text[cut:].split("\n", 1)
-        if len(line.split()) > LABEL_MAX_WORDS or _CLOSING.search(line) or not rest.lstrip()[:1].isupper():
-            break
-        cut += len(line) + 1 + len(rest) - len(rest.lstrip())
-    return cut
-
-
-def _is_fragment(unit, text: str, chunk_text: str, continues: bool = False) -> bool:
-    """True for the tail of a unit cut at the chunk's start: a sentence that starts lower-case or with
-    punctuation, or, first in a chunk that ``continues`` its document (not its first chunk), one that starts with a
-    digit (the chunk starts at an overlap offset: "11th century This abacus ...") or whose backticks or parentheses
-    do not pair (``Control-D` on Unix, `Control-Z` on Windows) at the ...``); or a code session
-    whose first line is neither a prompt (``>>>``, ``$``, ``...``), a fence nor indented, at the chunk's very start
-    (``.close()`` / ``>>> f.read()`` is the end of the previous chunk's example, not an answer)."""
-    first = not chunk_text[: unit.start].strip()
-    if unit.kind != "code":
-        unpaired = text.count("`") % 2 == 1 or text.count(")") > text.count("(")
-        cut_number = continues and first and unit.kind == "sentence" and text[:1].isdigit()  # "11th century This ..."
-        return text[:1].islower() or text[:1] in ".,;:)*`" or (continues and first and (unpaired or cut_number))
-    at_line_start = unit.start == 0 or chunk_text[unit.start - 1] == "\n"
-    return first and at_line_start and not text.startswith((">>>", "$", "...", "```", "~~~"))
 
 
 def _code_unit(units, i: int, chunk_text: str):

@@ -10,6 +10,9 @@ chunk. Units are what a person reads as one statement:
 - an indented block, a ``>>>`` session or a fenced block is one ``code`` unit;
 - a short line of its own without final punctuation is a ``heading``.
 
+Two properties of a unit inside its chunk serve the reader: :func:`label_length` (caption lines left above a
+sentence) and :func:`is_fragment` (the tail of a unit cut at the chunk's start).
+
 Example:
     >>> [(u.kind, text[u.start:u.end]) for u in split_units(text := "Intro\\n\\nRun it:\\n\\n   python3 x.py\\n")]
     [('heading', 'Intro'), ('sentence', 'Run it:'), ('code', 'python3 x.py')]
@@ -26,6 +29,8 @@ _ABBREVIATIONS = frozenset("e.g i.e etc vs mr mrs ms dr st jr sr no fig approx c
 _BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[A-Z0-9\"'`(\[*])")
 LIST_MARKER = re.compile(r"^\s*(?:[*\-+•]|\d+[.)]|#\.)\s+")  # a list item's "* ", "4. ", "#. "
 FENCE = re.compile(r"^\s*(?:```|~~~)")  # a Markdown code fence
+_CLOSING = re.compile(r"[.!?:;,)\]\"']\s*$")  # a line that ends a sentence or a clause
+LABEL_MAX_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -121,3 +126,33 @@ def _sentences(text: str, start: int, end: int) -> list[Unit]:
         sentence_start = match.end()
     units.append(_trimmed(text, sentence_start, end, "sentence"))
     return units
+
+
+def label_length(text: str, chunk_text: str, start: int) -> int:
+    """How many characters of label lines open the sentence ``text`` (at ``start`` in ``chunk_text``): lines that
+    start a line, have at most LABEL_MAX_WORDS words and no closing punctuation, and are followed by a line that
+    starts upper-case, as image captions left above a paragraph are ("Aardvark resting\nEntrance to burrow\n
+    Aardvarks live ..."). They are not the sentence: its shown text and highlight start after them."""
+    cut = 0
+    while (start + cut == 0 or chunk_text[start + cut - 1] == "\n") and "\n" in text[cut:]:
+        line, rest = text[cut:].split("\n", 1)
+        if len(line.split()) > LABEL_MAX_WORDS or _CLOSING.search(line) or not rest.lstrip()[:1].isupper():
+            break
+        cut += len(line) + 1 + len(rest) - len(rest.lstrip())
+    return cut
+
+
+def is_fragment(unit: Unit, text: str, chunk_text: str, continues: bool = False) -> bool:
+    """True for the tail of a unit cut at the chunk's start: a sentence that starts lower-case or with
+    punctuation, or, first in a chunk that ``continues`` its document (not its first chunk), one that starts with a
+    digit (the chunk starts at an overlap offset: "11th century This abacus ...") or whose backticks or parentheses
+    do not pair (``Control-D` on Unix, `Control-Z` on Windows) at the ...``); or a code session
+    whose first line is neither a prompt (``>>>``, ``$``, ``...``), a fence nor indented, at the chunk's very start
+    (``.close()`` / ``>>> f.read()`` is the end of the previous chunk's example, not an answer)."""
+    first = not chunk_text[: unit.start].strip()
+    if unit.kind != "code":
+        unpaired = text.count("`") % 2 == 1 or text.count(")") > text.count("(")
+        cut_number = continues and first and unit.kind == "sentence" and text[:1].isdigit()  # "11th century This ..."
+        return text[:1].islower() or text[:1] in ".,;:)*`" or (continues and first and (unpaired or cut_number))
+    at_line_start = unit.start == 0 or chunk_text[unit.start - 1] == "\n"
+    return first and at_line_start and not text.startswith((">>>", "$", "...", "```", "~~~"))
