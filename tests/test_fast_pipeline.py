@@ -515,9 +515,11 @@ def test_a_question_naming_what_no_retrieved_chunk_mentions_is_not_answered_from
     assert not reader.support("What is the albedo of Mars?", retrieved, query)  # no chunk names Mars
     assert reader.support("What is the albedo of Earth?", retrieved, query)[0].text.startswith("Earth's")
     assert reader.support("What Is The Albedo Of Snow?", retrieved, query)  # title case: each word is in the text
-    code, retrieved = one_chunk_reader(">>> concat('earth', 'mars')\nSnow has a high albedo.")
-    assert not code.support("What is the albedo of Mars?", retrieved, query)  # "mars" in code is no mention of Mars
-    assert code.support("What is the albedo of snow?", retrieved, np.eye(4, dtype=np.float32)[1])
+    code, in_code = one_chunk_reader(">>> concat('earth', 'mars')\nSnow has a high albedo.")
+    assert not code.support("What is the albedo of Mars?", in_code, query)  # "mars" in code is no mention of Mars
+    assert code.support("What is the albedo of snow?", in_code, np.eye(4, dtype=np.float32)[1])
+    assert reader.support("What is the Albedo of snow?", retrieved, query)  # "albedo" in prose mentions "Albedo"
+    assert reader.support("What is the albedo of Earths?", retrieved, query)  # a plural or possessive counts
 
 
 def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():

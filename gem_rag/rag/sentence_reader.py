@@ -154,7 +154,7 @@ class SentenceReader:
         """:meth:`support`, and the sentence to show before the first support when that support is the solution a
         how-to question's best sentence leads to (:meth:`_solution`), or the reason a "why" question's best sentence
         is followed by (:meth:`_reason`), else None."""
-        if any(not _mentioned(word, chunks) for word in named_words(question)):
+        if any(not self._mentioned(word, chunks) for word in named_words(question)):
             return [], None  # "What is the albedo of Mars?": no retrieved text names Mars
         ranked = self.candidates(question, chunks, query)
         holds_answer = answer_test(question)
@@ -177,6 +177,22 @@ class SentenceReader:
             if code is not None and code not in chosen:
                 chosen.append(code)
         return chosen, best if solution is not None else None
+
+    def _mentioned(self, word: str, chunks: Sequence[RetrievedChunk]) -> bool:
+        """Whether a chunk mentions the name ``word`` (or its plural or possessive): written with its first letter
+        upper-case anywhere in the chunk or its title ("JSON" mentions "Json"), or in any case in its prose ("python"
+        mentions "Python"; "mars" in a code example does not mention "Mars")."""
+        stem = word[:-1] if len(word) > 4 and word.endswith("s") else word  # "Aardvarks" -> "Aardvark"
+        tail = r"(?:'?s|es)?(?!\w)"
+        named = re.compile(r"(?<!\w)" + re.escape(stem[0].upper()) + "(?i:" + re.escape(stem[1:]) + tail + ")")
+        any_case = re.compile(r"(?<!\w)" + re.escape(stem) + tail, re.IGNORECASE)
+        for retrieved in chunks:
+            text = retrieved.chunk.text
+            if named.search(text) or named.search(str(retrieved.chunk.metadata.get("title", ""))):
+                return True
+            if any(any_case.search(text[u.start: u.end]) for u in self.units.units(retrieved.chunk.id) if u.kind != "code"):
+                return True
+        return False
 
     def _solution(self, best: Candidate) -> Candidate | None:
         """The sentence after ``best`` in its chunk when ``best`` states a problem and that sentence solves it:
@@ -339,13 +355,6 @@ def _unit_support(chunk, unit, score: float, kind: str | None = None) -> Support
     """``unit`` of ``chunk`` (its whole span) as a supporting sentence with ``score`` (of ``kind``, else the unit's)."""
     return SupportingSentence(chunk.text[unit.start: unit.end], chunk.id, unit.start, unit.end, score,
                               kind or unit.kind)
-
-
-def _mentioned(word: str, chunks: Sequence[RetrievedChunk]) -> bool:
-    """Whether a chunk's text or title holds ``word`` as a whole word written as a name: its first letter upper-case,
-    the rest in any case ("JSON" mentions "Json"; "mars" in a code example does not mention "Mars")."""
-    found = re.compile(r"(?<!\w)" + re.escape(word[0].upper()) + "(?i:" + re.escape(word[1:]) + r")(?!\w)")
-    return any(found.search(c.chunk.text) or found.search(str(c.chunk.metadata.get("title", ""))) for c in chunks)
 
 
 def _chunk_of(unit: SupportingSentence, chunks: Sequence[RetrievedChunk]):
