@@ -546,14 +546,6 @@ def test_a_question_that_asks_for_a_number_needs_a_support_that_holds_one():
     assert reader.support("Show the banana example", banana, np.array([0.0, 0.0, 0.0, 1.0]))[0].kind == "code"
 
 
-def test_a_question_about_one_platform_is_answered_by_a_unit_that_names_it():
-    text = "Activate the environment with source tutorial-env/bin/activate. On Windows, run tutorial-env\\Scripts\\activate."
-    reader, retrieved = one_chunk_reader(text)
-    query = np.eye(4, dtype=np.float32)[0]  # closest to the Unix sentence
-    assert reader.support("how do i activate my venv on windows", retrieved, query)[0].text.startswith("On Windows")
-    assert reader.support("how do i activate my venv", retrieved, query)[0].text.startswith("Activate")
-
-
 def test_a_where_question_is_answered_by_a_unit_that_names_a_place():
     from gem_rag.rag.question_types import names_place
 

@@ -55,7 +55,6 @@ _WHAT_DOES = re.compile(r"^\s*what\s+does\b", re.IGNORECASE)  # "what does X mea
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _PLACE = re.compile(rf"\b(?:in|at|to|from|near|across|throughout|around|within|on)\s+(?:the\s+|[a-z]+-)?"
                     rf"(?!(?:{_MONTHS})\b)[A-Z][a-z]|`[^`]+`")  # "found in sub-Saharan Africa", "`__pycache__`"
-_PLATFORM = re.compile(r"\b(?:on|in|under|for)\s+(windows|unix|linux|mac\s?os|macos|os\s?x)\b", re.IGNORECASE)
 _NAME_WORD = re.compile(r"(?<=\s)[A-Z][\w-]*")  # a capitalised word after the question's first: "Mars", "TAI"
 _WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|what\s+for\b)", re.IGNORECASE)
 
@@ -113,15 +112,10 @@ def answer_test(question: str) -> Callable[[str], bool] | None:
     "where ...?" (:func:`names_place`), an exception class for "what/which exception ...?" ("a `JSONDecodeError`
     will be raised"), a name for "what is X called?" ("The Chinese abacus, known as the suanpan"), the subject of a
     yes/no question ("Is self a reserved keyword?": a sentence about `self`), a count of the thing a "how many X"
-    question counts ("Use 4-space indentation" for "How many spaces ...?"), the platform a question asks about ("On
-    Windows, run:" for "... on windows?"); else None. (A year or a measure is no such test: many sentences near an
-    unanswerable "when ...?" hold some year.)"""
+    question counts ("Use 4-space indentation" for "How many spaces ...?"); else None. (A year or a measure is no
+    such test: many sentences near an unanswerable "when ...?" hold some year.)"""
     if _HOW_MANY.match(question):
         return lambda text: holds_asked_number(question, text)
-    platform = _PLATFORM.search(question)
-    if platform:
-        named = re.compile(r"\b" + r"\s?".join(map(re.escape, platform.group(1).split())) + r"\b", re.IGNORECASE)
-        return lambda text: bool(named.search(text))
     if _WHERE.match(question):
         return names_place
     if _ASKS_EXCEPTION.match(question):
