@@ -145,8 +145,8 @@ class SentenceReader:
 
     def support(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray) -> list[SupportingSentence]:
         """The supporting sentences: the best ``support_sentences`` units, each followed by the code block
-        it introduces; [] when the best scores below ``min_support_score``, or holds no number (or is code) for a
-        question that asks for one."""
+        it introduces; [] when the question names a word no chunk mentions (:meth:`_mentioned`), or the best scores
+        below ``min_support_score``, or holds no number (or is code) for a question that asks for one."""
         return self._supports(question, chunks, query)[0]
 
     def _supports(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray
