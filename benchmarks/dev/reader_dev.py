@@ -113,16 +113,20 @@ def main() -> None:
     parser = benchmark_arguments(__doc__, "runs/reader_dev")
     parser.add_argument("--pipelines", default="gem,minilm", help=f"comma list of {sorted(PIPELINES)}")
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions (a quick check)")
+    parser.add_argument("--k", type=int, default=None, help="chunks retrieved per question (default: the index's setting)")
     parser.add_argument("--gem", default=None, help="GEM artefact folder (default: the shipped one); give it its own "
                                                     "--cache")
     args = parser.parse_args()
     model = start(args)
     rows = all_rows()[: args.limit or None]
     report = {"what": "reader on the development questions", "command": "python -m benchmarks.dev.reader_dev "
-              f"--pipelines {args.pipelines}" + (f" --dtype {args.dtype}" if args.dtype else ""),
+              f"--pipelines {args.pipelines}" + (f" --dtype {args.dtype}" if args.dtype else "")
+              + (f" --k {args.k}" if args.k else ""),
               "machine": {**machine(args.threads), "dtype": str(getattr(model, "dtype", "llama.cpp"))}, "pipelines": {}}
     for name in args.pipelines.split(","):
         pipeline = build(name, model, rows, args)
+        if args.k:
+            pipeline.configure(k=args.k)
         pipeline.answer("warm-up question?")
         results = [score(row, pipeline.answer(row["question"])) for row in rows]
         report["pipelines"][name] = {"summary": summarise(results), "questions": results}

@@ -30,6 +30,7 @@ _BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[A-Z0-9\"'`(\[*])")
 LIST_MARKER = re.compile(r"^\s*(?:[*\-+•]|\d+[.)]|#\.)\s+")  # a list item's "* ", "4. ", "#. "
 FENCE = re.compile(r"^\s*(?:```|~~~)")  # a Markdown code fence
 _CLOSING = re.compile(r"[.!?:;,)\]\"']\s*$")  # a line that ends a sentence or a clause
+_ENDED = re.compile(r"[.!?:;)\]\"'`*]\s*$")  # a sentence that ends (not cut off mid-clause)
 LABEL_MAX_WORDS = 8
 
 
@@ -143,16 +144,19 @@ def label_length(text: str, chunk_text: str, start: int) -> int:
 
 
 def is_fragment(unit: Unit, text: str, chunk_text: str, continues: bool = False) -> bool:
-    """True for the tail of a unit cut at the chunk's start: a sentence that starts lower-case or with
+    """True for a unit cut by the chunk's boundary. At the chunk's start: a sentence that starts lower-case or with
     punctuation, or, first in a chunk that ``continues`` its document (not its first chunk), one that starts with a
     digit (the chunk starts at an overlap offset: "11th century This abacus ...") or whose backticks or parentheses
     do not pair (``Control-D` on Unix, `Control-Z` on Windows) at the ...``); or a code session
     whose first line is neither a prompt (``>>>``, ``$``, ``...``), a fence nor indented, at the chunk's very start
-    (``.close()`` / ``>>> f.read()`` is the end of the previous chunk's example, not an answer)."""
+    (``.close()`` / ``>>> f.read()`` is the end of the previous chunk's example, not an answer). At its end: a
+    sentence, last in the chunk, that does not end ("The arithmetic mean is": the chunk stops mid-sentence)."""
     first = not chunk_text[: unit.start].strip()
     if unit.kind != "code":
         unpaired = text.count("`") % 2 == 1 or text.count(")") > text.count("(")
         cut_number = continues and first and unit.kind == "sentence" and text[:1].isdigit()  # "11th century This ..."
-        return text[:1].islower() or text[:1] in ".,;:)*`" or (continues and first and (unpaired or cut_number))
+        cut_end = unit.kind == "sentence" and not chunk_text[unit.end:].strip() and not _ENDED.search(text)
+        return (text[:1].islower() or text[:1] in ".,;:)*`" or cut_end
+                or (continues and first and (unpaired or cut_number)))
     at_line_start = unit.start == 0 or chunk_text[unit.start - 1] == "\n"
     return first and at_line_start and not text.startswith((">>>", "$", "...", "```", "~~~"))
