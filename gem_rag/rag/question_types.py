@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable
 
 from gem_rag.rag.answer_text import NUMBER, NUMBER_WORDS
-from gem_rag.rag.bm25 import STEM
 
 _HOWTO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could|does|is|are)\b|how\s+to\b|what(?:'s| is)\s+the\s+"
                     r"(?:best\s+|right\s+)?(?:way|command|syntax|function|method)\b|which\s+(?:command|function|method|module)\b|"
@@ -95,8 +94,11 @@ def holds_asked_number(question: str, text: str) -> bool:
         return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS})\b)\W*(?:\w+\W+){{0,2}}?{unit}\b", text, re.IGNORECASE))
     counted = _HOW_MANY.match(question)
     if counted:
-        stem = re.escape(counted.group(1)[:STEM])
-        return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS}))\W+(?:\w+\W+){{0,2}}{stem}", text, re.IGNORECASE))
+        word = counted.group(1).lower()
+        forms = "|".join(re.escape(word[:len(word) - len(end)]) for end in ("", "s", "es")
+                         if word.endswith(end) and len(word) - len(end) > 2)  # "classes": also "class", "classe(s)"
+        return bool(re.search(rf"(?:\d[\d,.]*|\b(?:{NUMBER_WORDS}))\W+(?:\w+\W+){{0,2}}(?:{forms})(?:e?s)?\b", text,
+                              re.IGNORECASE))  # the word itself: "atomic" is not counted by "1956, using an Atomichron"
     return bool(NUMBER.search(text))
 
 

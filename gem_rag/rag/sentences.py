@@ -150,12 +150,14 @@ def is_fragment(unit: Unit, text: str, chunk_text: str, continues: bool = False)
     do not pair (``Control-D` on Unix, `Control-Z` on Windows) at the ...``); or a code session
     whose first line is neither a prompt (``>>>``, ``$``, ``...``), a fence nor indented, at the chunk's very start
     (``.close()`` / ``>>> f.read()`` is the end of the previous chunk's example, not an answer). At its end: a
-    sentence, last in the chunk, that does not end ("The arithmetic mean is": the chunk stops mid-sentence)."""
+    sentence that does not end (no closing punctuation), last in the chunk or in its paragraph (the chunk stops
+    mid-sentence, or the page's formula was stripped: "The arithmetic mean is" before a blank line)."""
     first = not chunk_text[: unit.start].strip()
     if unit.kind != "code":
         unpaired = text.count("`") % 2 == 1 or text.count(")") > text.count("(")
         cut_number = continues and first and unit.kind == "sentence" and text[:1].isdigit()  # "11th century This ..."
-        cut_end = unit.kind == "sentence" and not chunk_text[unit.end:].strip() and not _ENDED.search(text)
+        cut_end = (unit.kind == "sentence" and not _ENDED.search(text)
+                   and (not chunk_text[unit.end:].strip() or chunk_text[unit.end:].lstrip(" \t").startswith("\n\n")))
         return (text[:1].islower() or text[:1] in ".,;:)*`" or cut_end
                 or (continues and first and (unpaired or cut_number)))
     at_line_start = unit.start == 0 or chunk_text[unit.start - 1] == "\n"
