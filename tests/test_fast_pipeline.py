@@ -117,6 +117,10 @@ def test_units_cut_at_the_chunk_start_are_fragments():
     assert is_fragment(cut_sentence, number[cut_sentence.start:cut_sentence.end], number, continues=True)
     assert not is_fragment(cut_sentence, number[cut_sentence.start:cut_sentence.end], number)
     assert not is_fragment(item, number[item.start:item.end], number, continues=True)  # a list item, not cut
+    assert fragments("The mean is the sum divided by the count. The arithmetic mean is") == [False, True]  # cut end
+    assert fragments("For example, take 10 salaries. The arithmetic mean is\n\n:\n\nIt is 2500.")[:2] == [
+        False, True]  # a formula stripped from the page: the sentence ends its paragraph unfinished
+    assert fragments("A set is an unordered collection:\n\nSets support union.") == [False, False]
 
 
 def test_unit_embeddings_come_from_the_text_pass(tiny_model):
@@ -657,6 +661,9 @@ def test_the_number_must_be_of_the_kind_asked_for():
     assert holds_asked_number("How many seconds is TAI ahead of UTC?", "TAI is exactly 36 seconds ahead of UTC.")
     assert holds_asked_number("How many atomic clocks go into TAI?", "the time kept by over 400 atomic clocks")
     assert holds_asked_number("how many spaces should i indent with", "Use 4-space indentation, and no tabs.")
+    assert holds_asked_number("How many classes are there?", "There is 1 class."), "the singular counts too"
+    assert not holds_asked_number("How many atomic clocks go into TAI?", "In 1956, using an Atomichron clock"), \
+        "the counted word, not a word sharing its first letters"
     assert not holds_asked_number("How many aardvarks live in zoos today?", "Aardvarks live for up to 23 years.")
     assert holds_asked_number("When did it lose popularity?", "after production started in the Soviet Union in 1974.")
     assert holds_asked_number("In what year was it built?", "It was built in the 18th century.")

@@ -76,6 +76,8 @@ def build(name: str, model, rows: list[dict], args):
         report = pipeline.index([DEMO_TEXTS, extra], seed=seed)
         logger.info("%s: indexed %d chunks in %.0f s", name, report.chunks_added, time.perf_counter() - started)
         pipeline.save(folder)
+    if getattr(args, "k", None):  # an index saved with another k keeps it unless told
+        pipeline.configure(k=args.k)
     return pipeline
 
 
@@ -125,8 +127,6 @@ def main() -> None:
               "machine": {**machine(args.threads), "dtype": str(getattr(model, "dtype", "llama.cpp"))}, "pipelines": {}}
     for name in args.pipelines.split(","):
         pipeline = build(name, model, rows, args)
-        if args.k:
-            pipeline.configure(k=args.k)
         pipeline.answer("warm-up question?")
         results = [score(row, pipeline.answer(row["question"])) for row in rows]
         report["pipelines"][name] = {"summary": summarise(results), "questions": results}

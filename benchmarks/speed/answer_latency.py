@@ -34,7 +34,9 @@ def percentiles(values: list[float]) -> dict:
 
 
 def main() -> None:
-    args = benchmark_arguments(__doc__, "runs/reader_dev").parse_args()
+    parser = benchmark_arguments(__doc__, "runs/reader_dev")
+    parser.add_argument("--k", type=int, default=None, help="chunks retrieved per question (default: the index's setting)")
+    args = parser.parse_args()
     model = start(args)
     rows = all_rows()
     pipelines = {name: build(name, model, rows, args) for name in ("gem", "minilm")}
@@ -45,7 +47,7 @@ def main() -> None:
         for name, pipeline in pipelines.items():
             runs[name].append(timed(pipeline, row["question"]))
     report = {"what": "RagPipeline.answer latency, single model vs two models, interleaved",
-              "command": "python -m benchmarks.speed.answer_latency", "machine": machine(args.threads),
+              "command": "python -m benchmarks.speed.answer_latency" + (f" --k {args.k}" if args.k else ""), "machine": machine(args.threads),
               "questions": len(rows), "pipelines": {}}
     for name, timings in runs.items():
         report["pipelines"][name] = {key: percentiles([t[key] for t in timings])

@@ -129,7 +129,8 @@ class ChatCompletionRequest(_Body):
 
 class RagAnswerRequest(_Body):
     question: str = Field(min_length=1, max_length=4000)
-    k: int = Field(default=3, ge=1, le=20, description="passages given to the model")
+    k: int | None = Field(default=None, ge=1, le=20,
+                          description="passages given to the model (default: the pipeline's setting, RagConfig.k = 5)")
     stream: bool = False
     max_tokens: int | None = Field(default=None, ge=1, description="at most the server's limit (1024 by default)")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)

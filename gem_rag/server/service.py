@@ -281,12 +281,12 @@ class RagService:
         requested = max_tokens if max_tokens is not None else getattr(pipeline, "max_new_tokens", 64)
         completion_budget(self.model, tokens, requested, requested, self.limits, prompt_param="question")
 
-    def answer(self, question: str, k: int = 3, **generation) -> dict:
-        """Answer ``question`` from the index -> the API's JSON body."""
+    def answer(self, question: str, k: int | None = None, **generation) -> dict:
+        """Answer ``question`` from the index (``k`` chunks, default the pipeline's setting) -> the API's JSON body."""
         pipeline = self._ready_pipeline()
         return self._answer_json(pipeline.answer(question, k=k, **generation), pipeline)
 
-    def stream_answer(self, question: str, k: int = 3, **generation) -> Iterator[dict]:
+    def stream_answer(self, question: str, k: int | None = None, **generation) -> Iterator[dict]:
         """Events: {"type": "sources", "sources": [...]}, {"type": "token", "text"}..., {"type": "done", ...answer}.
 
         Raises IndexBusyError at once (not when iterated) if the index cannot answer now.

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_store_arguments(parser)
     parser.add_argument("--no-docs", action="store_true",
                         help="with --chroma: index nothing, answer from what the collection holds")
-    parser.add_argument("-k", type=int, default=3, help="passages given to the model (default: 3)")
+    parser.add_argument("-k", type=int, default=None, help="passages given to the model (default: the pipeline's, 5)")
     parser.add_argument("--max-tokens", type=int, default=None, help="longest answer in tokens")
 
 
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.question.strip():
         print("error: the question is empty", file=sys.stderr)
         return 2
-    if args.k < 1:
+    if args.k is not None and args.k < 1:
         print("error: -k must be at least 1", file=sys.stderr)
         return 2
     if args.no_docs and (args.docs or args.chroma is None):

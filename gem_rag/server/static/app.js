@@ -194,7 +194,7 @@ async function ask(question) {
     const response = await api("/v1/rag/answer", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ question, k: 3, stream: true }),
+      body: JSON.stringify({ question, stream: true }),
     });
     if (!response.ok) {
       const body = await response.json().catch(() => null);
