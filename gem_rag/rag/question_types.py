@@ -154,17 +154,29 @@ def asked_term(question: str) -> str:
     return term.strip(" `'\"")
 
 
+_NOT_EVALUATION = (r"(?!\s+(?:very\s+|also\s+|especially\s+|particularly\s+)?(?:helpful|useful|handy|convenient|important|"
+                   r"necessary|possible|common|recommended|required|optional|needed|good|bad|better|best|preferred|"
+                   r"similar|faster|slower|easier)\b)")  # "Name mangling is helpful for ..." judges X, defines nothing
+
+
 def defining_pattern(question: str) -> re.Pattern | None:
     """A pattern (for ``search``) for sentences that define the term a definition question asks about: "X is/are/
     refers to ..." at the start, the term possibly marked up ("A *namespace* is"), after a field ("In statistics,
     the mean ... is"), or followed by a parenthesis or an aside between commas ("The mean (or average) is"); or
     "... is called (an) X". Other words between the term and its verb make it no definition ("The namespace
-    containing the built-in names is created ...")."""
+    containing the built-in names is created ..."), and so does a judgement after the verb ("Name mangling is helpful
+    for ..."). A possessive term is found either way round ("an element's atomic number": "the atomic number of a
+    chemical element (...) is ...")."""
     term = asked_term(question)
     if not term:
         return None
     marked = r"[`*]?" + re.escape(term) + r"s?[`*]?"
+    possessive = re.match(r"^([\w-]+)'s\s+(.+)$", term)  # "element's atomic number": "the atomic number of an element"
+    if possessive:
+        owner, thing = (re.escape(part) for part in possessive.groups())
+        marked = rf"(?:{marked}|{thing}\s+of\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+)?{owner}s?)"
     return re.compile(r"^\W*(?:in\s[^,.]{1,50},\s*)?(?:an?\s+|the\s+)?" + marked + r"(?:\s*\([^)]{0,80}\))?"
-                      r"(?:,[^,.]{0,80},)?\s+(?:is|are|was|were|refers?\s+to|means?|describes?)\b"
+                      r"(?:,[^,.]{0,80},)?\s+(?:(?:is|are|was|were)\b" + _NOT_EVALUATION +
+                      r"|refers?\s+to|means?|describes?)\b"
                       r"|\b(?:is|are)\s+(?:called|known\s+as|termed|named)\s+(?:an?\s+|the\s+)?" + marked
                       + r"(?:\W|$)", re.IGNORECASE)
