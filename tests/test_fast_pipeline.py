@@ -699,6 +699,10 @@ def test_a_defining_sentence_has_the_term_next_to_its_verb():
     assert defines.search("In Python, a namespace (a scope's table) is a mapping.")
     assert defines.search("The table of names is called a namespace.")
     assert not defines.search("The namespace containing the built-in names is created when Python starts.")
+    assert not defines.search("A namespace is useful for avoiding name clashes."), "a judgement, not a definition"
+    owned = defining_pattern("What is an element's atomic number?")
+    assert owned.search("In chemistry, the atomic number of a chemical element (its proton number) is the count.")
+    assert owned.search("An element's atomic number is the count of its protons.")
 
 
 def test_a_howto_question_is_answered_by_the_solution_its_best_sentence_leads_to():
