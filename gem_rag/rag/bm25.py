@@ -25,14 +25,6 @@ STOPWORDS = frozenset(
 STEM = 5  # letters of a word kept as its stem: "termite" and "termites" share "termi"
 
 
-def word_stem(word: str) -> str:
-    """A word's stem: its first ``STEM`` letters, after a plural "s" ("lists" and "list" share "list", "keys" and
-    "key" share "key"; "class" keeps its "ss")."""
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    return word[:STEM]
-
-
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens without English stop words."""
     return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
@@ -63,10 +55,10 @@ class BM25Index:
         self._stem_df = None
 
     def stem_idf(self, stem: str) -> float:
-        """log(1 + N / (1 + df)) of a word stem (:func:`word_stem`) over the documents: how rare, and so how
-        telling, a question word found in a sentence is."""
+        """log(1 + N / (1 + df)) of a word stem (its first ``STEM`` letters) over the documents: how rare, and so
+        how telling, a question word found in a sentence is."""
         if self._stem_df is None:
-            self._stem_df = Counter(s for counts in self._doc_terms for s in {word_stem(t) for t in counts})
+            self._stem_df = Counter(s for counts in self._doc_terms for s in {t[:STEM] for t in counts})
         return float(np.log1p(len(self._doc_terms) / (1 + self._stem_df.get(stem, 0))))
 
     def _weights(self) -> sparse.csc_matrix:
