@@ -55,6 +55,8 @@ _MONTHS = "January|February|March|April|May|June|July|August|September|October|N
 _PLACE = re.compile(rf"\b(?:in|at|to|from|near|across|throughout|around|within|on)\s+(?:the\s+|[a-z]+-)?"
                     rf"(?!(?:{_MONTHS})\b)[A-Z][a-z]|`[^`]+`")  # "found in sub-Saharan Africa", "`__pycache__`"
 _NAME_WORD = re.compile(r"(?<=\s)[A-Z][\w-]*")  # a capitalised word after the question's first: "Mars", "TAI"
+_HOWTO_VERB = re.compile(r"^\s*how\s+(?:do|can|should|would|could)\s+(?:i|you|we)\s+([a-z]+)|^\s*how\s+to\s+([a-z]+)",
+                         re.IGNORECASE)  # "How do I shuffle ...?" -> "shuffle"
 _WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|what\s+for\b)", re.IGNORECASE)
 
 
@@ -129,6 +131,13 @@ def answer_test(question: str) -> Callable[[str], bool] | None:
         subject = re.compile(r"(?<!\w)" + re.escape(yes_no.group(1)) + r"(?!\w)", re.IGNORECASE)
         return lambda text: bool(subject.search(text))
     return None
+
+
+def howto_verb(question: str) -> str | None:
+    """The verb a how-to question asks how to do, lower-case ("How do I shuffle a list in place?" -> "shuffle",
+    "how to throw an error" -> "throw"), else None."""
+    match = _HOWTO_VERB.match(question)
+    return (match.group(1) or match.group(2)).lower() if match else None
 
 
 def named_words(question: str) -> list[str]:

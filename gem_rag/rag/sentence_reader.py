@@ -51,7 +51,7 @@ from gem_rag.rag.answer_text import as_answer, first_lines, stands_alone, tidy_s
 from gem_rag.rag.bm25 import STEM, tokenize
 from gem_rag.rag.config import RagConfig
 from gem_rag.rag.question_types import (answer_test, asks_for_number, defining_pattern, holds_asked_number,
-                                        named_words, question_kind)
+                                        howto_verb, named_words, question_kind)
 from gem_rag.rag.sentences import is_fragment, label_length
 from gem_rag.rag.types import RetrievedChunk, SupportEvent, SupportingSentence, TokenEvent
 from gem_rag.rag.unit_index import UnitIndex
@@ -70,6 +70,7 @@ TYPED_CANDIDATES = 5  # a question asking for one kind of answer takes the best 
 FRAGMENT_PENALTY = 0.3  # unit scores (see the module docstring), chosen on the development set
 CODE_PENALTY = 0.3
 HOWTO_BONUS = 0.1
+HOWTO_VERB_BONUS = 0.3
 DEFINITION_BONUS = 0.5
 
 
@@ -116,6 +117,7 @@ class SentenceReader:
         kind = question_kind(question)
         howto = kind == "howto"
         defines = defining_pattern(question) if kind == "definition" else None
+        does = _doing(howto_verb(question)) if howto else None
         found: list[tuple[float, Candidate]] = []
         for retrieved in chunks:
             chunk = retrieved.chunk
@@ -135,6 +137,8 @@ class SentenceReader:
                     score += DEFINITION_BONUS  # "Albedo is ...", "A set is ..." for "What is albedo?"
                 if howto:
                     score += HOWTO_BONUS * ((_code_unit(units, i, chunk.text) is not None) + ("`" in text))
+                    if does is not None and _does(does, units, i, text, chunk.text):
+                        score += HOWTO_VERB_BONUS  # "Shuffle the sequence x in place." under "shuffle(x)"
                 elif unit.kind == "code":
                     score -= CODE_PENALTY
                 start = unit.start + label_length(text, chunk.text, unit.start) if unit.kind == "sentence" else unit.start
@@ -338,6 +342,25 @@ class SentenceReader:
             yield TokenEvent(answer)
             return ReadResult(answer, False, "span", supporting, raw, usage, run.first_token_s)
         return ReadResult(sentence, False, "sentence", supporting, raw, usage, run.first_token_s)
+
+
+def _doing(verb: str | None) -> tuple[re.Pattern, re.Pattern] | None:
+    """Patterns for the two forms in which documentation says how to do ``verb`` (see :func:`_does`)."""
+    if verb is None:
+        return None
+    stem = re.escape(verb[:5])
+    return (re.compile(rf"^\W*{stem}\w*\b", re.IGNORECASE),
+            re.compile(rf"^\W*use\s+(?:the\s+)?`[^`]+`(?:\s+[\w-]+){{0,3}}\s+to\s+{stem}\w*\b", re.IGNORECASE))
+
+
+def _does(doing: tuple[re.Pattern, re.Pattern], units, i: int, text: str, chunk_text: str) -> bool:
+    """True when unit ``i`` says how to do a how-to question's verb: an API entry's description opening with the verb
+    under its signature ("shuffle(x)" / "Shuffle the sequence x in place."), or an instruction "Use `X` to <verb>"
+    ("Use `isinstance` to check an instance's type")."""
+    opens_with_verb, use_to = doing
+    under_signature = (i > 0 and units[i - 1].kind == "heading"
+                       and _SIGNATURE.match(chunk_text[units[i - 1].start: units[i - 1].end]) is not None)
+    return bool(under_signature and opens_with_verb.match(text) or use_to.match(text))
 
 
 def _code_unit(units, i: int, chunk_text: str):
