@@ -740,3 +740,19 @@ def test_a_why_question_is_answered_by_the_reason_its_best_sentence_is_followed_
     assert reader.support("What are lists?", retrieved, query)[0].text.startswith("Lists")  # not a why question
     plain, retrieved = one_chunk_reader(text.replace("because", "and"))  # the next sentence gives no reason
     assert plain.support(question, retrieved, query)[0].text.startswith("Lists")
+
+
+def test_a_howto_question_prefers_the_sentence_that_does_its_verb():
+    question = "How do I shuffle a sequence?"
+    text = ("To shuffle an immutable sequence, use `sample(x)` instead.\n\nshuffle(x)\n\n"
+            "Shuffle the sequence x in place. Nothing else follows.")
+    reader, retrieved = one_chunk_reader(text)
+    query = np.array([0.8, 0.0, 0.6, 0.0], dtype=np.float32)  # closer to the alternative than to the API entry
+    result = list(reader.read(question, retrieved, query, None))[-1]
+    assert result.supporting[0].text.startswith("Shuffle the sequence") and result.answer == "shuffle(x)"
+    assert reader.support("How do I sample a sequence?", retrieved, query)[0].text.startswith("To shuffle")
+    instruction, retrieved = one_chunk_reader("Use `isinstance` to check an instance's type. To check an instance's "
+                                              "type, look at its class.")
+    query = np.array([0.6, 0.8, 0.0, 0.0], dtype=np.float32)
+    assert instruction.support("How can I check an instance's type?", retrieved, query)[0].text.startswith("Use")
+    assert instruction.support("How can I inspect an instance's type?", retrieved, query)[0].text.startswith("To")
