@@ -189,3 +189,22 @@ def defining_pattern(question: str) -> re.Pattern | None:
                       r"|refers?\s+to|means?|describes?)\b"
                       r"|\b(?:is|are)\s+(?:called|known\s+as|termed|named)\s+(?:an?\s+|the\s+)?" + marked
                       + r"(?:\W|$)", re.IGNORECASE)
+
+
+_OF_QUESTION = re.compile(r"^\s*(?:what|which)(?:'s|\s+(?:is|was|are|were))\s+the\s+((?:[\w-]+\s+){0,3}[\w-]+)\s+of\s+"
+                          r"(?:the\s+)?((?:[\w-]+\s+){0,4}[\w-]+)\s*\??\s*$", re.IGNORECASE)
+
+
+def stating_pattern(question: str) -> re.Pattern | None:
+    """For "what is the X of Y?" questions, a pattern (for ``search``) for sentences that state it: "X of [the] Y
+    [, aside,] is/was/are/were ..." or "Y's X is ...", one more word allowed between X's words ("What's the average
+    albedo of the earth?": "The average overall albedo of Earth, its planetary albedo, is 30 to 35%", not "Earth's
+    average surface temperature due to its albedo ... is about 15 °C"); None for other questions."""
+    match = _OF_QUESTION.match(question)
+    if not match:
+        return None
+    thing = r"\s+(?:[\w-]+\s+)?".join(re.escape(word) for word in match.group(1).split())
+    owner = r"\s+".join(re.escape(word) for word in match.group(2).split())
+    verb = r"\s+(?:is|was|are|were)\b"
+    return re.compile(rf"\b{thing}\s+of\s+(?:the\s+)?{owner}\b(?:,[^,.]{{0,60}},)?{verb}|\b{owner}'s\s+{thing}{verb}",
+                      re.IGNORECASE)

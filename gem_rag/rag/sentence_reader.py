@@ -7,7 +7,8 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    index), less ``FRAGMENT_PENALTY`` for a fragment cut at a chunk's start and, for other questions than
    how-to ones, ``CODE_PENALTY`` for a code block (how-to questions favour sentences that introduce or
    hold code instead, and by ``HOWTO_VERB_BONUS`` the one that does the question's verb: an API entry's
-   description opening with it, "Use `X` to <verb>"). The best unit is the support, with the code block right after it when it introduces
+   description opening with it, "Use `X` to <verb>"), plus ``DEFINITION_BONUS`` for a sentence that states what a
+   "what is X?" or "what is the X of Y?" question asks (``question_types.defining_pattern``, ``stating_pattern``). The best unit is the support, with the code block right after it when it introduces
    one ("... run:"); below ``min_support_score`` the reader abstains, and so it does when the question names a
    capitalised word no retrieved chunk holds ("What is the albedo of Mars?"), or when the question asks for
    a number ("how many ...?", "in what year ...?") and the best unit is code or lacks that kind of number (a
@@ -52,7 +53,7 @@ from gem_rag.rag.answer_text import as_answer, first_lines, stands_alone, tidy_s
 from gem_rag.rag.bm25 import STEM, tokenize
 from gem_rag.rag.config import RagConfig
 from gem_rag.rag.question_types import (answer_test, asks_for_number, defining_pattern, holds_asked_number,
-                                        howto_verb, named_words, question_kind)
+                                        howto_verb, named_words, question_kind, stating_pattern)
 from gem_rag.rag.sentences import is_fragment, label_length
 from gem_rag.rag.types import RetrievedChunk, SupportEvent, SupportingSentence, TokenEvent
 from gem_rag.rag.unit_index import UnitIndex
@@ -117,7 +118,7 @@ class SentenceReader:
         total = sum(weights.values()) or 1.0
         kind = question_kind(question)
         howto = kind == "howto"
-        defines = defining_pattern(question) if kind == "definition" else None
+        defines = defining_pattern(question) if kind == "definition" else stating_pattern(question)
         does = _doing(howto_verb(question)) if howto else None
         found: list[tuple[float, Candidate]] = []
         for retrieved in chunks:
@@ -135,7 +136,7 @@ class SentenceReader:
                 if is_fragment(unit, text, chunk.text, chunk.metadata.get("start", 0) > 0):
                     score -= FRAGMENT_PENALTY
                 if defines is not None and defines.search(text):
-                    score += DEFINITION_BONUS  # "Albedo is ...", "A set is ..." for "What is albedo?"
+                    score += DEFINITION_BONUS  # "Albedo is ..." for "What is albedo?", "The albedo of Earth is ..."
                 if howto:
                     score += HOWTO_BONUS * ((_code_unit(units, i, chunk.text) is not None) + ("`" in text))
                     if does is not None and _does(does, units, i, text, chunk.text):
