@@ -756,3 +756,18 @@ def test_a_howto_question_prefers_the_sentence_that_does_its_verb():
     query = np.array([0.6, 0.8, 0.0, 0.0], dtype=np.float32)
     assert instruction.support("How can I check an instance's type?", retrieved, query)[0].text.startswith("Use")
     assert instruction.support("How can I inspect an instance's type?", retrieved, query)[0].text.startswith("To")
+
+
+def test_a_what_is_the_x_of_y_question_prefers_the_sentence_stating_it():
+    from gem_rag.rag.question_types import stating_pattern
+
+    states = stating_pattern("what's the average albedo of the earth?")
+    assert states.search("The average overall albedo of Earth, its planetary albedo, is 30 to 35%.")
+    assert states.search("Earth's average albedo is about 0.3.")
+    assert not states.search("Earth's average surface temperature due to its albedo is about 15 °C.")
+    assert stating_pattern("What is albedo?") is None and stating_pattern("How do I read a file?") is None
+    text = "Earth's average temperature due to its albedo is about 15 °C. The average albedo of Earth is about 0.3."
+    reader, retrieved = one_chunk_reader(text)
+    query = np.array([0.8, 0.6, 0.0, 0.0], dtype=np.float32)  # closer to the temperature
+    assert reader.support("What is the average albedo of Earth?", retrieved, query)[0].text.startswith("The average")
+    assert reader.support("How warm is the Earth on average?", retrieved, query)[0].text.startswith("Earth's")
