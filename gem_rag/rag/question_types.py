@@ -140,6 +140,21 @@ def howto_verb(question: str) -> str | None:
     return (match.group(1) or match.group(2)).lower() if match else None
 
 
+def does_asked_verb(question: str) -> Callable[[str, bool], bool] | None:
+    """For a how-to question, a test ``(unit text, under an API signature?) -> bool`` of whether a unit says how to do
+    its verb, in the two forms documentation states it: an API entry's description opening with the verb under its
+    signature ("shuffle(x)" / "Shuffle the sequence x in place."), or an instruction "Use `X` [up to 3 words] to
+    <verb>" ("Use `isinstance` to check an instance's type"); verbs match on their first 5 letters. None when the
+    question names no verb."""
+    verb = howto_verb(question)
+    if verb is None:
+        return None
+    stem = re.escape(verb[:5])
+    opens_with_verb = re.compile(rf"^\W*{stem}\w*\b", re.IGNORECASE)
+    use_to = re.compile(rf"^\W*use\s+(?:the\s+)?`[^`]+`(?:\s+[\w-]+){{0,3}}\s+to\s+{stem}\w*\b", re.IGNORECASE)
+    return lambda text, under_signature: bool(under_signature and opens_with_verb.match(text) or use_to.match(text))
+
+
 def named_words(question: str) -> list[str]:
     """The capitalised words of ``question`` after its first ("What is the albedo of Mars?" -> ["Mars"]; "I" aside):
     names a text must mention to answer it. None in a question written in title case (most words capitalised)."""

@@ -53,8 +53,8 @@ from gem_rag.rag.answer_generation import AnswerGenerator
 from gem_rag.rag.answer_text import as_answer, first_lines, stands_alone, tidy_span
 from gem_rag.rag.bm25 import STEM, tokenize
 from gem_rag.rag.config import RagConfig
-from gem_rag.rag.question_types import (answer_test, asks_for_number, defining_pattern, holds_asked_number,
-                                        howto_verb, named_words, question_kind, stating_pattern)
+from gem_rag.rag.question_types import (answer_test, asks_for_number, defining_pattern, does_asked_verb,
+                                        holds_asked_number, named_words, question_kind, stating_pattern)
 from gem_rag.rag.sentences import is_fragment, label_length
 from gem_rag.rag.types import RetrievedChunk, SupportEvent, SupportingSentence, TokenEvent
 from gem_rag.rag.unit_index import UnitIndex
@@ -120,7 +120,7 @@ class SentenceReader:
         kind = question_kind(question)
         howto = kind == "howto"
         defines = defining_pattern(question) if kind == "definition" else stating_pattern(question)
-        does = _doing(howto_verb(question)) if howto else None
+        does = does_asked_verb(question) if howto else None
         found: list[tuple[float, Candidate]] = []
         for retrieved in chunks:
             chunk = retrieved.chunk
@@ -140,7 +140,7 @@ class SentenceReader:
                     score += DEFINITION_BONUS  # "Albedo is ..." for "What is albedo?", "The albedo of Earth is ..."
                 if howto:
                     score += HOWTO_BONUS * ((_code_unit(units, i, chunk.text) is not None) + ("`" in text))
-                    if does is not None and _does(does, units, i, text, chunk.text):
+                    if does is not None and does(text, _under_signature(units, i, chunk.text)):
                         score += HOWTO_VERB_BONUS  # "Shuffle the sequence x in place." under "shuffle(x)"
                 elif unit.kind == "code":
                     score -= CODE_PENALTY
@@ -347,34 +347,18 @@ class SentenceReader:
         return ReadResult(sentence, False, "sentence", supporting, raw, usage, run.first_token_s)
 
 
-def _doing(verb: str | None) -> tuple[re.Pattern, re.Pattern] | None:
-    """Patterns for the two forms in which documentation says how to do ``verb`` (see :func:`_does`)."""
-    if verb is None:
-        return None
-    stem = re.escape(verb[:5])
-    return (re.compile(rf"^\W*{stem}\w*\b", re.IGNORECASE),
-            re.compile(rf"^\W*use\s+(?:the\s+)?`[^`]+`(?:\s+[\w-]+){{0,3}}\s+to\s+{stem}\w*\b", re.IGNORECASE))
-
-
-def _does(doing: tuple[re.Pattern, re.Pattern], units, i: int, text: str, chunk_text: str) -> bool:
-    """True when unit ``i`` says how to do a how-to question's verb: an API entry's description opening with the verb
-    under its signature ("shuffle(x)" / "Shuffle the sequence x in place."), or an instruction "Use `X` to <verb>"
-    ("Use `isinstance` to check an instance's type")."""
-    opens_with_verb, use_to = doing
-    under_signature = (i > 0 and units[i - 1].kind == "heading"
-                       and _SIGNATURE.match(chunk_text[units[i - 1].start: units[i - 1].end]) is not None)
-    return bool(under_signature and opens_with_verb.match(text) or use_to.match(text))
-
-
 def _code_unit(units, i: int, chunk_text: str):
     """The code that goes with unit ``i``: the code block right after it when it introduces one ("... run:"),
     or the API signature it describes ("list.reverse()" above "Reverse the elements of the list in place.")."""
     text = chunk_text[units[i].start: units[i].end]
     if text.rstrip().endswith(":") and i + 1 < len(units) and units[i + 1].kind == "code":
         return units[i + 1]
-    if i > 0 and units[i - 1].kind == "heading" and _SIGNATURE.match(chunk_text[units[i - 1].start: units[i - 1].end]):
-        return units[i - 1]
-    return None
+    return units[i - 1] if _under_signature(units, i, chunk_text) else None
+
+
+def _under_signature(units, i: int, chunk_text: str) -> bool:
+    """True when unit ``i`` sits right under an API signature heading ("list.reverse()")."""
+    return i > 0 and units[i - 1].kind == "heading" and bool(_SIGNATURE.match(chunk_text[units[i - 1].start: units[i - 1].end]))
 
 
 def _unit_support(chunk, unit, score: float, kind: str | None = None) -> SupportingSentence:
