@@ -148,7 +148,10 @@ class SentenceReader:
                 found.append((score, Candidate(retrieved, i, SupportingSentence(chunk.text[start: unit.end], chunk.id,
                                                                                 start, unit.end, score, unit.kind))))
         found.sort(key=lambda pair: -pair[0])
-        return [candidate for _, candidate in found]
+        ranked: dict[str, Candidate] = {}  # overlapping chunks hold some sentences twice: the best-scoring copy stays
+        for _, candidate in found:
+            ranked.setdefault(" ".join(candidate.sentence.text.split()), candidate)
+        return list(ranked.values())
 
     def support(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray) -> list[SupportingSentence]:
         """The supporting sentences: the best ``support_sentences`` units, each followed by the code block
