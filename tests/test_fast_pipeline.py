@@ -771,3 +771,13 @@ def test_a_what_is_the_x_of_y_question_prefers_the_sentence_stating_it():
     query = np.array([0.8, 0.6, 0.0, 0.0], dtype=np.float32)  # closer to the temperature
     assert reader.support("What is the average albedo of Earth?", retrieved, query)[0].text.startswith("The average")
     assert reader.support("How warm is the Earth on average?", retrieved, query)[0].text.startswith("Earth's")
+
+
+def test_a_sentence_two_overlapping_chunks_hold_is_one_candidate():
+    from gem_rag.rag.types import RetrievedChunk
+
+    reader, first = one_chunk_reader("Snow has a high albedo. Water has a low albedo.")
+    reader.units.add(["c2"], [split_units("Water has a low albedo. Ice is bright.")], [np.eye(2, 4, dtype=np.float32)])
+    chunks = first + [RetrievedChunk(Chunk(id="c2", text="Water has a low albedo. Ice is bright.", metadata={}), 0.9, 2)]
+    texts = [c.sentence.text for c in reader.candidates("What has a low albedo?", chunks, np.eye(4, dtype=np.float32)[0])]
+    assert sorted(texts) == ["Ice is bright.", "Snow has a high albedo.", "Water has a low albedo."]
