@@ -7,7 +7,8 @@ chunk. Units are what a person reads as one statement:
 - prose is split into sentences at ``.``, ``!`` or ``?`` followed by space and a capital, digit, quote or
   backtick, except after common abbreviations ("e.g.", "Dr.") and initials ("B.C.");
 - a list item (``* x``, ``- x``, ``1. x``) is one unit with its continuation lines;
-- an indented block, a ``>>>`` session or a fenced block is one ``code`` unit;
+- an indented block, a ``>>>`` session (or the part of one a chunk's start cut: its ``...`` continuation lines
+  mark it) or a fenced block is one ``code`` unit;
 - a short line of its own without final punctuation is a ``heading``.
 
 Two properties of a unit inside its chunk serve the reader: :func:`label_length` (caption lines left above a
@@ -29,6 +30,7 @@ _ABBREVIATIONS = frozenset("e.g i.e etc vs mr mrs ms dr st jr sr no fig approx c
 _BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[A-Z0-9\"'`(\[*])")
 LIST_MARKER = re.compile(r"^\s*(?:[*\-+•]|\d+[.)]|#\.)\s+")  # a list item's "* ", "4. ", "#. "
 FENCE = re.compile(r"^\s*(?:```|~~~)")  # a Markdown code fence
+_CONTINUATION = re.compile(r"^\s+\.\.\.(?:\s|$)")  # an indented "... " line: a Python session's continuation prompt
 _CLOSING = re.compile(r"[.!?:;,)\]\"']\s*$")  # a line that ends a sentence or a clause
 _ENDED = re.compile(r"[.!?:;)\]\"'`*]\s*$")  # a sentence that ends (not cut off mid-clause)
 LABEL_MAX_WORDS = 8
@@ -83,8 +85,9 @@ def _is_code(lines: list[str]) -> bool:
     first = lines[0]
     if FENCE.match(first) or first.lstrip().startswith((">>>", "$ ", "...")):
         return True
-    if any(line.lstrip().startswith(">>> ") for line in lines):
-        return True  # a session cut at the chunk's start: "('banana')\n    3\n    >>> fruits.index(...)"
+    if any(line.lstrip().startswith(">>> ") or _CONTINUATION.match(line) for line in lines):
+        return True  # a session cut at the chunk's start: "('banana')\n    3\n    >>> fruits.index(...)", "line in f:\n
+        #   ...     print(line)\n   This is the first line of the file." (its output is code too, not sentences)
     return all(line.startswith(("  ", "\t")) for line in lines if line.strip()) and not LIST_MARKER.match(first)
 
 
