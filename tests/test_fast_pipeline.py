@@ -121,6 +121,9 @@ def test_units_cut_at_the_chunk_start_are_fragments():
     assert fragments("For example, take 10 salaries. The arithmetic mean is\n\n:\n\nIt is 2500.")[:2] == [
         False, True]  # a formula stripped from the page: the sentence ends its paragraph unfinished
     assert fragments("A set is an unordered collection:\n\nSets support union.") == [False, False]
+    session = "line in f:\n   ...     print(line)\n   ...\n   This is the first line.\n\nFiles have lines."
+    assert [u.kind for u in split_units(session)] == ["code", "sentence"]  # a session's output is no sentence
+    assert fragments(session) == [True, False]
 
 
 def test_unit_embeddings_come_from_the_text_pass(tiny_model):
