@@ -57,6 +57,9 @@ _PLACE = re.compile(rf"\b(?:in|at|to|from|near|across|throughout|around|within|o
 _NAME_WORD = re.compile(r"(?<=\s)[A-Z][\w-]*")  # a capitalised word after the question's first: "Mars", "TAI"
 _HOWTO_VERB = re.compile(r"^\s*how\s+(?:do|can|should|would|could)\s+(?:i|you|we)\s+([a-z]+)|^\s*how\s+to\s+([a-z]+)",
                          re.IGNORECASE)  # "How do I shuffle ...?" -> "shuffle"
+_PLATFORMS = {"windows": r"Windows", "linux": r"Linux", "unix": r"Unix|POSIX", "posix": r"Unix|POSIX",
+              "macos": r"macOS|Mac\s*OS|OS\s*X", "mac": r"macOS|Mac\s*OS|OS\s*X"}
+_ASKS_PLATFORM = re.compile(r"\b(?:on|in|for|under)\s+(windows|linux|unix|posix|macos|mac)\b", re.IGNORECASE)
 _WHY = re.compile(r"^\s*(?:why\b|what\s+is\s+the\s+(?:reason|point|purpose)\b|what\s+for\b)", re.IGNORECASE)
 
 
@@ -153,6 +156,13 @@ def does_asked_verb(question: str) -> Callable[[str, bool], bool] | None:
     opens_with_verb = re.compile(rf"^\W*{stem}\w*\b", re.IGNORECASE)
     use_to = re.compile(rf"^\W*use\s+(?:the\s+)?`[^`]+`(?:\s+[\w-]+){{0,3}}\s+to\s+{stem}\w*\b", re.IGNORECASE)
     return lambda text, under_signature: bool(under_signature and opens_with_verb.match(text) or use_to.match(text))
+
+
+def asked_platform(question: str) -> re.Pattern | None:
+    """For a question about one operating system ("how do i activate my venv on windows"), a pattern (for ``search``)
+    for texts that name it ("On Windows, run:"); else None."""
+    match = _ASKS_PLATFORM.search(question)
+    return re.compile(rf"\b(?:{_PLATFORMS[match.group(1).lower()]})\b", re.IGNORECASE) if match else None
 
 
 def named_words(question: str) -> list[str]:

@@ -16,7 +16,8 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    year for "when did ...?", a count of X for "how many X ...?", a unit of the measure for "how long / fast ...?",
    a version for "which version ...?": :func:`~gem_rag.rag.question_types.holds_asked_number`). A question that asks
    for one kind of answer (a place, an exception class, a name, a count of X:
-   :func:`~gem_rag.rag.question_types.answer_test`) takes the best of the top units that holds one. A how-to
+   :func:`~gem_rag.rag.question_types.answer_test`) takes the best of the top units that holds one, and a question about
+   one operating system ("... on windows") the best unit that names it, however far down. A how-to
    question whose best sentence states a problem without code, followed by a sentence with code, is supported by
    that next sentence (documentation states the problem, then its solution); one whose best sentence opens lower-case
    right after a code block (the block cut it in two) by that block. A "why" question whose best sentence gives no
@@ -53,8 +54,8 @@ from gem_rag.rag.answer_generation import AnswerGenerator
 from gem_rag.rag.answer_text import as_answer, first_lines, stands_alone, tidy_span
 from gem_rag.rag.bm25 import STEM, tokenize
 from gem_rag.rag.config import RagConfig
-from gem_rag.rag.question_types import (answer_test, asks_for_number, defining_pattern, does_asked_verb,
-                                        holds_asked_number, named_words, question_kind, stating_pattern)
+from gem_rag.rag.question_types import (answer_test, asked_platform, asks_for_number, defining_pattern,
+                                        does_asked_verb, holds_asked_number, named_words, question_kind, stating_pattern)
 from gem_rag.rag.sentences import is_fragment, label_length
 from gem_rag.rag.types import RetrievedChunk, SupportEvent, SupportingSentence, TokenEvent
 from gem_rag.rag.unit_index import UnitIndex
@@ -170,6 +171,9 @@ class SentenceReader:
         holds_answer = answer_test(question)
         if holds_answer is not None:
             ranked = self._answer_first(ranked, holds_answer)
+        platform = asked_platform(question)
+        if platform is not None:  # "... on windows": another system's instructions are no answer, however well they score
+            ranked = self._answer_first(ranked, platform.search, window=len(ranked))
         if not ranked or ranked[0].sentence.score < self.config.min_support_score:
             return [], None
         best = ranked[0].sentence
@@ -252,11 +256,12 @@ class SentenceReader:
         following = self._next_sentence(best)
         return following if following is not None and _REASON.search(following.sentence.text) else None
 
-    def _answer_first(self, ranked: list[Candidate], holds_answer: Callable[[str], bool]) -> list[Candidate]:
-        """``ranked`` with the best of its first TYPED_CANDIDATES units that holds the kind of answer asked for (and
+    def _answer_first(self, ranked: list[Candidate], holds_answer: Callable[[str], bool],
+                      window: int = TYPED_CANDIDATES) -> list[Candidate]:
+        """``ranked`` with the best of its first ``window`` units that holds the kind of answer asked for (and
         scores at least ``min_support_score``) moved first: "Where do aardvarks live?" is answered by "... found in
         sub-Saharan Africa", not by "Aardvarks live for up to 23 years". Unchanged when none does."""
-        for i, candidate in enumerate(ranked[:TYPED_CANDIDATES]):
+        for i, candidate in enumerate(ranked[:window]):
             if candidate.sentence.score < self.config.min_support_score:
                 break
             if holds_answer(candidate.sentence.text):
