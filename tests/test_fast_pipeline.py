@@ -784,3 +784,12 @@ def test_a_sentence_two_overlapping_chunks_hold_is_one_candidate():
     chunks = first + [RetrievedChunk(Chunk(id="c2", text="Water has a low albedo. Ice is bright.", metadata={}), 0.9, 2)]
     texts = [c.sentence.text for c in reader.candidates("What has a low albedo?", chunks, np.eye(4, dtype=np.float32)[0])]
     assert sorted(texts) == ["Ice is bright.", "Snow has a high albedo.", "Water has a low albedo."]
+
+
+def test_a_question_about_one_operating_system_is_answered_by_a_unit_that_names_it():
+    text = "Activate it with source bin/activate. On Unix it lives in bin. On Windows, run Scripts\\activate.bat there."
+    reader, retrieved = one_chunk_reader(text, min_support_score=0.5)
+    query = np.array([0.9, 0.3, 0.3, 0.0], dtype=np.float32)  # closest to the Unix instruction
+    assert reader.support("how do i activate it on windows", retrieved, query)[0].text.startswith("On Windows")
+    assert reader.support("how do i activate it", retrieved, query)[0].text.startswith("Activate")
+    assert not reader.support("how do i activate it on macos", retrieved, query)[0].text.startswith("On Windows")
