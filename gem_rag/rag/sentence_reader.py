@@ -173,7 +173,7 @@ class SentenceReader:
             ranked = self._answer_first(ranked, holds_answer)
         platform = asked_platform(question)
         if platform is not None:  # "... on windows": another system's instructions are no answer, however well they score
-            ranked = self._answer_first(ranked, platform.search, window=len(ranked))
+            ranked = self._answer_first(ranked, lambda text: bool(platform.search(text)), window=len(ranked))
         if not ranked or ranked[0].sentence.score < self.config.min_support_score:
             return [], None
         best = ranked[0].sentence
