@@ -41,8 +41,9 @@ from gem_rag.rag.manifest import check_manifest, embedder_manifest
 from gem_rag.rag.persistence import load_pipeline_state, save_pipeline_state
 from gem_rag.rag.prompt import AnswerPrompt, DEFAULT_SYSTEM, DEFAULT_TEMPLATE
 from gem_rag.rag.retriever import Retriever
-from gem_rag.rag.question_types import definition_term
+from gem_rag.rag.question_types import defining_pattern, definition_term
 from gem_rag.rag.sentence_reader import ReadResult, SentenceReader
+from gem_rag.rag.sentences import split_units
 from gem_rag.rag.stores import FaissStore, VectorStore
 from gem_rag.rag.types import (Chunk, DoneEvent, IndexReport, RagAnswer, RetrievedChunk, SourcesEvent, StreamEvent,
                                TokenEvent)
@@ -214,16 +215,28 @@ class RagPipeline:
         answer's TokenEvents, then a DoneEvent with the RagAnswer."""
         start = time.perf_counter()
         found = self.retriever.retrieve(question, k or self.config.k)
-        term = definition_term(question) if self.config.reader == "sentences" else None
-        lead = self.retriever.lead_chunk(term) if term else None
-        if lead is not None and all(c.chunk.id != lead.id for c in found.chunks):
-            # "What is albedo?": the article titled "Albedo" starts by saying; its first chunk is read too
-            found.chunks.append(RetrievedChunk(lead, found.chunks[-1].score if found.chunks else 0.0, len(found.chunks) + 1))
+        for extra in self._definition_chunks(question) if self.config.reader == "sentences" else []:
+            if all(c.chunk.id != extra.id for c in found.chunks):
+                found.chunks.append(RetrievedChunk(extra, found.chunks[-1].score if found.chunks else 0.0,
+                                                   len(found.chunks) + 1))
         self.indexer.ensure_units([c.chunk for c in found.chunks])
         off_topic = (self.config.min_dense_score is not None and self.embedder is self.model
                      and found.best_dense is not None and found.best_dense < self.config.min_dense_score)
         return self._events(question, found.chunks, found.query_vector, off_topic, start,
                             time.perf_counter() - start, generation_kwargs)
+
+    def _definition_chunks(self, question: str) -> list[Chunk]:
+        """The chunks a definition question reads beside the retrieved ones: the first chunk of the document its
+        term titles ("What is albedo?": the article "Albedo" starts by saying) and the chunk, among those BM25 ranks
+        first for the term, that holds a sentence defining it ("What is an abacist?": "The user of an abacus is
+        called an abacist."). [] for other questions."""
+        term = definition_term(question)
+        pattern = defining_pattern(question) if term else None
+        if term is None or pattern is None:
+            return []
+        defining = self.retriever.defining_chunk(
+            term, lambda text: any(pattern.search(text[u.start: u.end]) for u in split_units(text)))
+        return [chunk for chunk in (self.retriever.lead_chunk(term), defining) if chunk is not None]
 
     def _events(self, question: str, chunks: list[RetrievedChunk], query, off_topic: bool, start: float,
                 retrieval_s: float, generation_kwargs: dict) -> Iterator[StreamEvent]:

@@ -21,6 +21,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from gem_rag.rag.stores import VectorStore
 from gem_rag.rag.types import Chunk, RetrievedChunk
 
 QUERY_CACHE = 256  # question vectors kept (576 floats each for SmolLM2: ~0.6 MB)
+DEFINING_CANDIDATES = 20  # chunks BM25 ranks first for a defined term, searched for the sentence defining it
 
 
 @dataclass
@@ -119,6 +121,14 @@ class Retriever:
         if lead is not None and self.store.writes_through and not self.store.get([lead.id]):
             return None  # deleted since the scan, by another process on the store
         return lead
+
+    def defining_chunk(self, term: str, defines: Callable[[str], bool]) -> Chunk | None:
+        """The chunk BM25 ranks best for ``term``, among its first DEFINING_CANDIDATES, whose text ``defines``
+        accepts (holds a sentence that defines the term), else None."""
+        with self._lock:
+            index, ids = self._bm25_index()
+            rows = [row for row, _ in index.search(term, DEFINING_CANDIDATES)]
+        return next((chunk for chunk in self.store.get([ids[row] for row in rows]) if defines(chunk.text)), None)
 
     def stem_idf(self, stem: str) -> float:
         """The rarity of a word stem in the stored chunks (see BM25Index.stem_idf)."""
