@@ -188,9 +188,10 @@ def asked_term(question: str) -> str:
     return term.strip(" `'\"")
 
 
-_NOT_EVALUATION = (r"(?!\s+(?:very\s+|also\s+|especially\s+|particularly\s+)?(?:helpful|useful|handy|convenient|important|"
-                   r"necessary|possible|common|recommended|required|optional|needed|good|bad|better|best|preferred|"
-                   r"similar|faster|slower|easier)\b)")  # "Name mangling is helpful for ..." judges X, defines nothing
+# "Name mangling is helpful for ...", "Albedo is an important concept in ...": they judge X, they define nothing
+_NOT_EVALUATION = (r"(?!\s+(?:an?\s+)?(?:very\s+|also\s+|especially\s+|particularly\s+)?(?:helpful|useful|handy|"
+                   r"convenient|important|necessary|possible|common|recommended|required|optional|needed|good|bad|"
+                   r"better|best|preferred|similar|faster|slower|easier)\b)")
 
 
 def defining_pattern(question: str) -> re.Pattern | None:
