@@ -703,6 +703,7 @@ def test_a_defining_sentence_has_the_term_next_to_its_verb():
     assert defines.search("The table of names is called a namespace.")
     assert not defines.search("The namespace containing the built-in names is created when Python starts.")
     assert not defines.search("A namespace is useful for avoiding name clashes."), "a judgement, not a definition"
+    assert not defines.search("A namespace is an important idea in Python."), "a judgement, with an article"
     owned = defining_pattern("What is an element's atomic number?")
     assert owned.search("In chemistry, the atomic number of a chemical element (its proton number) is the count.")
     assert owned.search("An element's atomic number is the count of its protons.")
@@ -793,3 +794,20 @@ def test_a_question_about_one_operating_system_is_answered_by_a_unit_that_names_
     assert reader.support("how do i activate it on windows", retrieved, query)[0].text.startswith("On Windows")
     assert reader.support("how do i activate it", retrieved, query)[0].text.startswith("Activate")
     assert not reader.support("how do i activate it on macos", retrieved, query)[0].text.startswith("On Windows")
+
+
+def test_a_definition_question_reads_the_chunk_that_defines_its_term(tiny_model, tmp_path):
+    folder = tmp_path / "defs"
+    folder.mkdir()
+    (folder / "abacus.md").write_text("# Abacus\n\nThe abacus is a calculating tool. Beads slide on wires.\n")
+    (folder / "users.md").write_text("# Users\n\nThe woodcut shows an abacist at work.\n\n"
+                                     "The user of an abacus is called an abacist.\n")
+    (folder / "other.md").write_text("# Other\n\nRivers flow to the sea. Mountains are high.\n")
+    rag = RagPipeline(tiny_model, min_dense_score=None, k=1, max_new_tokens=4)
+    rag.index(folder)
+    defined = rag._definition_chunks("What is an abacist?")  # no document is titled "abacist"
+    assert [c.metadata["title"] for c in defined] == ["Users"]
+    assert [c.metadata["title"] for c in rag._definition_chunks("What is an abacus?")] == ["Abacus"]  # titled, defines
+    assert rag._definition_chunks("How do I count?") == []
+    answer = rag.answer("What is an abacist?")
+    assert answer.supporting_sentences[0].text == "The user of an abacus is called an abacist."

@@ -236,7 +236,8 @@ class RagPipeline:
             return []
         defining = self.retriever.defining_chunk(
             term, lambda text: any(pattern.search(text[u.start: u.end]) for u in split_units(text)))
-        return [chunk for chunk in (self.retriever.lead_chunk(term), defining) if chunk is not None]
+        found = {chunk.id: chunk for chunk in (self.retriever.lead_chunk(term), defining) if chunk is not None}
+        return list(found.values())
 
     def _events(self, question: str, chunks: list[RetrievedChunk], query, off_topic: bool, start: float,
                 retrieval_s: float, generation_kwargs: dict) -> Iterator[StreamEvent]:
