@@ -50,6 +50,7 @@ _NAMING = re.compile(r"\b(?:called|known\s+as|named|termed)\b", re.IGNORECASE)
 _YES_NO = re.compile(r"^\s*(?:is|are|was|were|does|do|did|can|could|should|will|would|has|have)\s+"
                      r"(?:an?\s+|the\s+|my\s+|your\s+)?[`*]?([\w.-]*\w)", re.IGNORECASE)  # "Is self ...?" -> "self"
 _PRONOUNS = frozenset("i you we it he she they there this that these those".split())
+_ASKS_WORD = re.compile(r"\bthe\s+(?:word|name|term)\s+[`*\"']?\w", re.IGNORECASE)  # "the word aardvark"
 _WHAT_DOES = re.compile(r"^\s*what\s+does\b", re.IGNORECASE)  # "what does X mean?": "mean" is not part of X
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _PLACE = re.compile(rf"\b(?:in|at|to|from|near|across|throughout|around|within|on)\s+(?:the\s+|[a-z]+-)?"
@@ -201,10 +202,15 @@ def defining_pattern(question: str) -> re.Pattern | None:
     "... is called (an) X". Other words between the term and its verb make it no definition ("The namespace
     containing the built-in names is created ..."), and so does a judgement after the verb ("Name mangling is helpful
     for ..."). A possessive term is found either way round ("an element's atomic number": "the atomic number of a
-    chemical element (...) is ...")."""
+    chemical element (...) is ..."). A question about a word ("what does the word aardvark mean?") is answered by
+    what the word means: the term, then within 80 characters "means / meaning / literally / comes from / derived
+    from / named after" ('The name "aardvark" comes from earlier Afrikaans and means "earth pig"')."""
     term = asked_term(question)
     if not term:
         return None
+    if _ASKS_WORD.search(question):  # "what does the word aardvark mean": what the word means, not what the thing is
+        return re.compile(r"[`*\"']?" + re.escape(term) + r"[`*\"']?(?!\w)[^.]{0,80}?\b(?:means?|meaning|literally|lit\.|"
+                          r"comes?\s+from|derived\s+from|named\s+after)", re.IGNORECASE)
     marked = r"[`*]?" + re.escape(term) + r"s?[`*]?"
     possessive = re.match(r"^([\w-]+)'s\s+(.+)$", term)  # "element's atomic number": "the atomic number of an element"
     if possessive:
