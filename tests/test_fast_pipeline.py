@@ -704,6 +704,9 @@ def test_a_defining_sentence_has_the_term_next_to_its_verb():
     assert not defines.search("The namespace containing the built-in names is created when Python starts.")
     assert not defines.search("A namespace is useful for avoiding name clashes."), "a judgement, not a definition"
     assert not defines.search("A namespace is an important idea in Python."), "a judgement, with an article"
+    word = defining_pattern("what does the word aardvark actually mean")  # what the word means, not what it names
+    assert word.search('The name "aardvark" comes from earlier Afrikaans and means "earth pig".')
+    assert not word.search("The aardvark is a medium-sized, burrowing, nocturnal mammal.")
     owned = defining_pattern("What is an element's atomic number?")
     assert owned.search("In chemistry, the atomic number of a chemical element (its proton number) is the count.")
     assert owned.search("An element's atomic number is the count of its protons.")
