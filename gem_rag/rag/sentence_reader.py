@@ -64,6 +64,8 @@ _PRONOUN_START = re.compile(r"^\W*(?:it|this|that|these|those|they|he|she|its|th
                             re.IGNORECASE)  # "It is the basis for ...": who "it" is, is in the sentence before
 _REASON = re.compile(r"\b(?:because|since|so\s+that|in\s+order\s+to|ensures?|avoids?|prevents?|otherwise|due\s+to|"
                      r"the\s+reason|the\s+advantage|this\s+means)\b", re.IGNORECASE)  # a sentence that gives a reason
+_EXAMPLE_LEAD = re.compile(r"^\W*(?:for\s+(?:example|instance)|an?\s+example|here\s+is|here's)\b[^.]{0,60}:\s*$",
+                           re.IGNORECASE)  # "For example:", "Here is an example of ...:"
 _SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*$")  # "list.reverse()", "json.dump(obj, fp, *, skipkeys=False)"
 _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
                        "where who whom which can could should would will i you we it its this that these those with "
@@ -180,7 +182,8 @@ class SentenceReader:
         if asks_for_number(question) and (best.kind == "code" or not holds_asked_number(question, best.text)):
             return [], None  # "How many aardvarks live in zoos?" is not answered by "... live for up to 23 years"
         kind = question_kind(question)
-        solution = (self._solution(ranked[0]) or self._interrupting_code(ranked[0]) if kind == "howto"
+        solution = (self._solution(ranked[0]) or self._interrupting_code(ranked[0]) or self._example(ranked[0])
+                    if kind == "howto"
                     else self._reason(ranked[0]) if kind == "why" else None)
         if solution is not None:
             ranked = [solution] + ranked[1:]
@@ -245,6 +248,22 @@ class SentenceReader:
                 or units[before].kind != "code"):
             return None
         return Candidate(best.chunk, before, _unit_support(chunk, units[before], best.sentence.score, kind="code"))
+
+    def _example(self, best: Candidate) -> Candidate | None:
+        """The code block of the example that follows ``best`` in its chunk when ``best`` holds no code: one or two
+        sentences on, a sentence that announces an example ("For example:") and the block after it ("The most useful
+        form is to specify a default value for one or more arguments. This creates a function that ... For example:"
+        <code>): for a how-to question that code is how. None otherwise. It takes ``best``'s score."""
+        chunk = best.chunk.chunk
+        units = self.units.units(chunk.id)
+        if best.sentence.kind != "sentence" or "`" in best.sentence.text:
+            return None
+        for i in range(best.index + 1, min(best.index + 3, len(units) - 1)):
+            if units[i].kind != "sentence":
+                return None
+            if _EXAMPLE_LEAD.match(chunk.text[units[i].start: units[i].end]) and units[i + 1].kind == "code":
+                return Candidate(best.chunk, i + 1, _unit_support(chunk, units[i + 1], best.sentence.score, kind="code"))
+        return None
 
     def _reason(self, best: Candidate) -> Candidate | None:
         """The sentence after ``best`` in its chunk when a "why" question's best sentence states the fact without a
