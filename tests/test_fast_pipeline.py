@@ -814,3 +814,14 @@ def test_a_definition_question_reads_the_chunk_that_defines_its_term(tiny_model,
     assert rag._definition_chunks("How do I count?") == []
     answer = rag.answer("What is an abacist?")
     assert answer.supporting_sentences[0].text == "The user of an abacus is called an abacist."
+
+
+def test_a_howto_sentence_followed_by_an_example_is_answered_by_its_code():
+    question = "How do I give an argument a default value?"
+    text = ("The most useful form is to give an argument a default value. This makes shorter calls. For example:\n\n"
+            "    def ask(prompt, retries=4):\n        pass\n\nDone.")
+    reader, retrieved, query, result = read_one_chunk(text, question, 0)
+    assert result.how == "code" and result.answer.startswith("def ask(prompt, retries=4):")
+    assert result.supporting[1].text.startswith("The most useful form")  # the sentence the question matched, shown too
+    plain, retrieved = one_chunk_reader(text.replace("For example:", "See below."))  # no example announced
+    assert list(plain.read(question, retrieved, query, None))[-1].how == "sentence"

@@ -54,6 +54,8 @@ from gem_rag.rag.answer_generation import AnswerGenerator
 from gem_rag.rag.answer_text import as_answer, first_lines, stands_alone, tidy_span
 from gem_rag.rag.bm25 import STEM, tokenize
 from gem_rag.rag.config import RagConfig
+from gem_rag.rag.follow_ups import (Candidate, code_unit, example_code, interrupting_code, reason, solution,
+                                     under_signature, unit_support)
 from gem_rag.rag.question_types import (answer_test, asked_platform, asks_for_number, defining_pattern,
                                         does_asked_verb, holds_asked_number, named_words, question_kind, stating_pattern)
 from gem_rag.rag.sentences import is_fragment, label_length
@@ -62,11 +64,6 @@ from gem_rag.rag.unit_index import UnitIndex
 
 _PRONOUN_START = re.compile(r"^\W*(?:it|this|that|these|those|they|he|she|its|their|his|her)\s+\w",
                             re.IGNORECASE)  # "It is the basis for ...": who "it" is, is in the sentence before
-_REASON = re.compile(r"\b(?:because|since|so\s+that|in\s+order\s+to|ensures?|avoids?|prevents?|otherwise|due\s+to|"
-                     r"the\s+reason|the\s+advantage|this\s+means)\b", re.IGNORECASE)  # a sentence that gives a reason
-_EXAMPLE_LEAD = re.compile(r"^\W*(?:for\s+(?:example|instance)|an?\s+example|here\s+is|here's)\b[^.]{0,60}:\s*$",
-                           re.IGNORECASE)  # "For example:", "Here is an example of ...:"
-_SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*$")  # "list.reverse()", "json.dump(obj, fp, *, skipkeys=False)"
 _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
                        "where who whom which can could should would will i you we it its this that these those with "
                        "and or as my me your there their use using get".split())
@@ -83,13 +80,6 @@ DEFINITION_BONUS = 0.5
 def content_words(text: str) -> set[str]:
     """Word stems (5 letters) of ``text`` without stop words, for the lexical part of a unit's score."""
     return {word[:STEM] for word in tokenize(text) if word not in _STOPWORDS}
-
-
-@dataclass
-class Candidate:
-    chunk: RetrievedChunk
-    index: int  # the unit's index in its chunk
-    sentence: SupportingSentence
 
 
 @dataclass
@@ -142,8 +132,8 @@ class SentenceReader:
                 if defines is not None and defines.search(text):
                     score += DEFINITION_BONUS  # "Albedo is ..." for "What is albedo?", "The albedo of Earth is ..."
                 if howto:
-                    score += HOWTO_BONUS * ((_code_unit(units, i, chunk.text) is not None) + ("`" in text))
-                    if does is not None and does(text, _under_signature(units, i, chunk.text)):
+                    score += HOWTO_BONUS * ((code_unit(units, i, chunk.text) is not None) + ("`" in text))
+                    if does is not None and does(text, under_signature(units, i, chunk.text)):
                         score += HOWTO_VERB_BONUS  # "Shuffle the sequence x in place." under "shuffle(x)"
                 elif unit.kind == "code":
                     score -= CODE_PENALTY
@@ -164,9 +154,9 @@ class SentenceReader:
 
     def _supports(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray
                   ) -> tuple[list[SupportingSentence], SupportingSentence | None]:
-        """:meth:`support`, and the sentence to show before the first support when that support is the solution a
-        how-to question's best sentence leads to (:meth:`_solution`), or the reason a "why" question's best sentence
-        is followed by (:meth:`_reason`), else None."""
+        """:meth:`support`, and the sentence to show before the first support when that support follows from the best
+        sentence (:mod:`gem_rag.rag.follow_ups`: a how-to problem's solution or example, a why-question fact's
+        reason), else None."""
         if any(not self._mentioned(word, chunks) for word in named_words(question)):
             return [], None  # "What is the albedo of Mars?": no retrieved text names Mars
         ranked = self.candidates(question, chunks, query)
@@ -182,18 +172,18 @@ class SentenceReader:
         if asks_for_number(question) and (best.kind == "code" or not holds_asked_number(question, best.text)):
             return [], None  # "How many aardvarks live in zoos?" is not answered by "... live for up to 23 years"
         kind = question_kind(question)
-        solution = (self._solution(ranked[0]) or self._interrupting_code(ranked[0]) or self._example(ranked[0])
-                    if kind == "howto"
-                    else self._reason(ranked[0]) if kind == "why" else None)
-        if solution is not None:
-            ranked = [solution] + ranked[1:]
+        follow_up = ((solution(self.units, ranked[0]) or interrupting_code(self.units, ranked[0])
+                      or example_code(self.units, ranked[0])) if kind == "howto"
+                     else reason(self.units, ranked[0]) if kind == "why" else None)
+        if follow_up is not None:
+            ranked = [follow_up] + ranked[1:]
         chosen: list[SupportingSentence] = []
         for candidate in ranked[: self.config.support_sentences]:
             chosen.append(candidate.sentence)
             code = self._introduced_code(candidate)
             if code is not None and code not in chosen:
                 chosen.append(code)
-        return chosen, best if solution is not None else None
+        return chosen, best if follow_up is not None else None
 
     def _mentioned(self, word: str, chunks: Sequence[RetrievedChunk]) -> bool:
         """Whether a chunk mentions the name ``word`` (or its plural or possessive): written with its first letter
@@ -210,70 +200,6 @@ class SentenceReader:
             if any(any_case.search(text[u.start: u.end]) for u in self.units.units(retrieved.chunk.id) if u.kind != "code"):
                 return True
         return False
-
-    def _solution(self, best: Candidate) -> Candidate | None:
-        """The sentence after ``best`` in its chunk when ``best`` states a problem and that sentence solves it:
-        ``best`` holds no code and introduces none, the next unit is a sentence that holds code (backticks) or
-        introduces a code block ("Many classes like to create objects with instances customized to a specific
-        initial state. Therefore a class may define a special method named `__init__()`, like this:"). None
-        otherwise. It takes ``best``'s score: it is found through ``best``."""
-        chunk = best.chunk.chunk
-        units = self.units.units(chunk.id)
-        if "`" in best.sentence.text or _code_unit(units, best.index, chunk.text) is not None:
-            return None
-        following = self._next_sentence(best)
-        if following is None or ("`" not in following.sentence.text
-                                 and _code_unit(units, following.index, chunk.text) is None):
-            return None
-        return following
-
-    def _next_sentence(self, best: Candidate) -> Candidate | None:
-        """The sentence right after the sentence ``best`` in its chunk, with ``best``'s score; None when either
-        is not a sentence or ``best`` is the chunk's last unit."""
-        chunk = best.chunk.chunk
-        units = self.units.units(chunk.id)
-        after = best.index + 1
-        if best.sentence.kind != "sentence" or after >= len(units) or units[after].kind != "sentence":
-            return None
-        return Candidate(best.chunk, after, _unit_support(chunk, units[after], best.sentence.score))
-
-    def _interrupting_code(self, best: Candidate) -> Candidate | None:
-        """The code block right before ``best`` in its chunk when ``best`` continues the sentence that block cut in
-        two (it opens lower-case: "That means that by adding this code at the end of your module:: <code> you can
-        make the file usable as a script ..."): for a how-to question that code is what to do. None otherwise."""
-        chunk = best.chunk.chunk
-        units = self.units.units(chunk.id)
-        before = best.index - 1
-        if (best.sentence.kind != "sentence" or not chunk.text[units[best.index].start:][:1].islower() or before < 0
-                or units[before].kind != "code"):
-            return None
-        return Candidate(best.chunk, before, _unit_support(chunk, units[before], best.sentence.score, kind="code"))
-
-    def _example(self, best: Candidate) -> Candidate | None:
-        """The code block of the example that follows ``best`` in its chunk when ``best`` holds no code: one or two
-        sentences on, a sentence that announces an example ("For example:") and the block after it ("The most useful
-        form is to specify a default value for one or more arguments. This creates a function that ... For example:"
-        <code>): for a how-to question that code is how. None otherwise. It takes ``best``'s score."""
-        chunk = best.chunk.chunk
-        units = self.units.units(chunk.id)
-        if best.sentence.kind != "sentence" or "`" in best.sentence.text:
-            return None
-        for i in range(best.index + 1, min(best.index + 3, len(units) - 1)):
-            if units[i].kind != "sentence":
-                return None
-            if _EXAMPLE_LEAD.match(chunk.text[units[i].start: units[i].end]) and units[i + 1].kind == "code":
-                return Candidate(best.chunk, i + 1, _unit_support(chunk, units[i + 1], best.sentence.score, kind="code"))
-        return None
-
-    def _reason(self, best: Candidate) -> Candidate | None:
-        """The sentence after ``best`` in its chunk when a "why" question's best sentence states the fact without a
-        reason and that sentence gives one ("... however, lists are not efficient for this purpose. While appends
-        ... are fast, doing inserts or pops from the beginning of a list is slow (because all of the other elements
-        have to be shifted by one)."). None otherwise. It takes ``best``'s score."""
-        if _REASON.search(best.sentence.text):
-            return None
-        following = self._next_sentence(best)
-        return following if following is not None and _REASON.search(following.sentence.text) else None
 
     def _answer_first(self, ranked: list[Candidate], holds_answer: Callable[[str], bool],
                       window: int = TYPED_CANDIDATES) -> list[Candidate]:
@@ -292,10 +218,10 @@ class SentenceReader:
         if candidate.sentence.kind == "code":
             return None
         chunk = candidate.chunk.chunk
-        code = _code_unit(self.units.units(chunk.id), candidate.index, chunk.text)
+        code = code_unit(self.units.units(chunk.id), candidate.index, chunk.text)
         if code is None:
             return None
-        return _unit_support(chunk, code, candidate.sentence.score, kind="code")  # a signature heading is code too
+        return unit_support(chunk, code, candidate.sentence.score, kind="code")  # a signature heading is code too
 
     def read(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray | None, params
              ) -> Iterator[SupportEvent | TokenEvent | ReadResult]:
@@ -344,7 +270,7 @@ class SentenceReader:
         before = units[i - 1]
         if is_fragment(before, chunk.text[before.start: before.end], chunk.text, chunk.metadata.get("start", 0) > 0):
             return None
-        return _unit_support(chunk, before, best.score)
+        return unit_support(chunk, before, best.score)
 
     def _short_answer(self, question: str, supporting: list[SupportingSentence], antecedent: SupportingSentence | None,
                       sentence: str, params) -> Generator[TokenEvent, None, ReadResult]:
@@ -372,26 +298,6 @@ class SentenceReader:
             yield TokenEvent(answer)
             return ReadResult(answer, False, "span", supporting, raw, usage, run.first_token_s)
         return ReadResult(sentence, False, "sentence", supporting, raw, usage, run.first_token_s)
-
-
-def _code_unit(units, i: int, chunk_text: str):
-    """The code that goes with unit ``i``: the code block right after it when it introduces one ("... run:"),
-    or the API signature it describes ("list.reverse()" above "Reverse the elements of the list in place.")."""
-    text = chunk_text[units[i].start: units[i].end]
-    if text.rstrip().endswith(":") and i + 1 < len(units) and units[i + 1].kind == "code":
-        return units[i + 1]
-    return units[i - 1] if _under_signature(units, i, chunk_text) else None
-
-
-def _under_signature(units, i: int, chunk_text: str) -> bool:
-    """True when unit ``i`` sits right under an API signature heading ("list.reverse()")."""
-    return i > 0 and units[i - 1].kind == "heading" and bool(_SIGNATURE.match(chunk_text[units[i - 1].start: units[i - 1].end]))
-
-
-def _unit_support(chunk, unit, score: float, kind: str | None = None) -> SupportingSentence:
-    """``unit`` of ``chunk`` (its whole span) as a supporting sentence with ``score`` (of ``kind``, else the unit's)."""
-    return SupportingSentence(chunk.text[unit.start: unit.end], chunk.id, unit.start, unit.end, score,
-                              kind or unit.kind)
 
 
 def _chunk_of(unit: SupportingSentence, chunks: Sequence[RetrievedChunk]):
