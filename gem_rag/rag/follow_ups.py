@@ -12,7 +12,8 @@ from gem_rag.rag.types import RetrievedChunk, SupportingSentence
 from gem_rag.rag.unit_index import UnitIndex
 
 _REASON = re.compile(r"\b(?:because|since|so\s+that|in\s+order\s+to|ensures?|avoids?|prevents?|otherwise|due\s+to|"
-                     r"the\s+reason|the\s+advantage|this\s+means)\b", re.IGNORECASE)  # a sentence that gives a reason
+                     r"the\s+reason|the\s+advantage|this\s+means)\b|,\s+as\s+(?:the|a|an|it|they|this|these|its|their)\b",
+                     re.IGNORECASE)  # a sentence that gives a reason ("..., as the high water table precludes digging")
 _EXAMPLE_LEAD = re.compile(r"^\W*(?:for\s+(?:example|instance)|an?\s+example|here\s+is|here's)\b[^.]{0,60}:\s*$",
                            re.IGNORECASE)  # "For example:", "Here is an example of ...:"
 _SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*$")  # "list.reverse()", "json.dump(obj, fp, *, skipkeys=False)"
