@@ -747,6 +747,9 @@ def test_a_why_question_is_answered_by_the_reason_its_best_sentence_is_followed_
     assert reader.support("What are lists?", retrieved, query)[0].text.startswith("Lists")  # not a why question
     plain, retrieved = one_chunk_reader(text.replace("because", "and"))  # the next sentence gives no reason
     assert plain.support(question, retrieved, query)[0].text.startswith("Lists")
+    causal = "Aardvarks skip swamp forest, as the high water table stops digging. They also avoid rocky ground."
+    reader, retrieved, query, result = read_one_chunk(causal, "Why do aardvarks skip swamp forest?", 0)
+    assert result.supporting[0].text.startswith("Aardvarks skip")  # ", as the ..." gives the reason already
 
 
 def test_a_howto_question_prefers_the_sentence_that_does_its_verb():
