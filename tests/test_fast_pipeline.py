@@ -733,7 +733,8 @@ def test_a_howto_sentence_that_a_code_block_cut_in_two_is_answered_by_that_code(
             "        main()\n\nyou can make the file usable as a script as well as an importable module.\n\nDone.")
     reader, retrieved, query, result = read_one_chunk(text, question, 2)  # closest to the sentence after the code
     assert result.how == "code" and result.answer.startswith('if __name__ == "__main__":')
-    assert result.supporting[1].text.startswith("you can make")  # the sentence the question matched, shown too
+    assert result.supporting[0].text.startswith("you can make")  # the sentence the question matched, then the code
+    assert result.supporting[1].kind == "code"
     assert reader.support("What can the file be used as?", retrieved, query)[0].text.startswith("you can")
 
 
@@ -825,6 +826,7 @@ def test_a_howto_sentence_followed_by_an_example_is_answered_by_its_code():
             "    def ask(prompt, retries=4):\n        pass\n\nDone.")
     reader, retrieved, query, result = read_one_chunk(text, question, 0)
     assert result.how == "code" and result.answer.startswith("def ask(prompt, retries=4):")
-    assert result.supporting[1].text.startswith("The most useful form")  # the sentence the question matched, shown too
+    assert result.supporting[0].text.startswith("The most useful form")  # the sentence the question matched, then
+    assert result.supporting[1].kind == "code"  # the example's code
     plain, retrieved = one_chunk_reader(text.replace("For example:", "See below."))  # no example announced
     assert list(plain.read(question, retrieved, query, None))[-1].how == "sentence"

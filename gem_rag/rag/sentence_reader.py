@@ -155,8 +155,9 @@ class SentenceReader:
     def _supports(self, question: str, chunks: Sequence[RetrievedChunk], query: np.ndarray
                   ) -> tuple[list[SupportingSentence], SupportingSentence | None]:
         """:meth:`support`, and the sentence to show before the first support when that support follows from the best
-        sentence (:mod:`gem_rag.rag.follow_ups`: a how-to problem's solution or example, a why-question fact's
-        reason), else None."""
+        sentence (:mod:`gem_rag.rag.follow_ups`: a how-to problem's solution, a why-question fact's reason), else None.
+        Code that follows from it (its example, the block that cut it in two) comes after it, as an introduced block
+        does."""
         if any(not self._mentioned(word, chunks) for word in named_words(question)):
             return [], None  # "What is the albedo of Mars?": no retrieved text names Mars
         ranked = self.candidates(question, chunks, query)
@@ -175,15 +176,16 @@ class SentenceReader:
         follow_up = ((solution(self.units, ranked[0]) or interrupting_code(self.units, ranked[0])
                       or example_code(self.units, ranked[0])) if kind == "howto"
                      else reason(self.units, ranked[0]) if kind == "why" else None)
-        if follow_up is not None:
+        follow_code = follow_up.sentence if follow_up is not None and follow_up.sentence.kind == "code" else None
+        if follow_up is not None and follow_code is None:  # a solution or a reason is shown first; code after
             ranked = [follow_up] + ranked[1:]
         chosen: list[SupportingSentence] = []
         for candidate in ranked[: self.config.support_sentences]:
             chosen.append(candidate.sentence)
-            code = self._introduced_code(candidate)
+            code = follow_code if follow_code is not None and candidate is ranked[0] else self._introduced_code(candidate)
             if code is not None and code not in chosen:
-                chosen.append(code)
-        return chosen, best if follow_up is not None else None
+                chosen.append(code)  # a sentence, then the code it leads to, as an introduced block is shown
+        return chosen, best if follow_up is not None and follow_code is None else None
 
     def _mentioned(self, word: str, chunks: Sequence[RetrievedChunk]) -> bool:
         """Whether a chunk mentions the name ``word`` (or its plural or possessive): written with its first letter
