@@ -7,8 +7,12 @@ data root), built once per embedder and cached under ``--cache``. Scores per que
 - support correct: the first supporting sentence contains a support string (answerable questions);
 - latency of ``RagPipeline.answer`` (the index warm, one question at a time).
 
+``--questions`` asks another file of the same form over the same index: ``reader_fresh.jsonl`` holds questions no
+reader rule was chosen on, for reporting only.
+
 Usage:
     python -m benchmarks.dev.reader_dev --pipelines gem,gem-chunks,minilm --json docs/reader_dev.json
+    python -m benchmarks.dev.reader_dev --questions benchmarks/dev/data/reader_fresh.jsonl --json docs/reader_fresh.json
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ PIPELINES = {"gem": ("gem", {}), "gem-chunks": ("gem", {"reader": "chunks"}),
              "minilm": ("minilm", {}), "minilm-chunks": ("minilm", {"reader": "chunks"})}
 
 
-def all_rows() -> list[dict]:
-    return [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+def all_rows(path: Path = QUESTIONS) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 def normalised(text: str) -> str:
@@ -118,11 +122,12 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=None, help="chunks retrieved per question (default: the index's setting)")
     parser.add_argument("--gem", default=None, help="GEM artefact folder (default: the shipped one); give it its own "
                                                     "--cache")
+    parser.add_argument("--questions", default=str(QUESTIONS), help="questions file (default: the development set)")
     args = parser.parse_args()
     model = start(args)
-    rows = all_rows()[: args.limit or None]
-    report = {"what": "reader on the development questions", "command": "python -m benchmarks.dev.reader_dev "
-              f"--pipelines {args.pipelines}" + (f" --dtype {args.dtype}" if args.dtype else "")
+    rows = all_rows(args.questions)[: args.limit or None]
+    report = {"what": f"reader on {Path(args.questions).name}", "command": "python -m benchmarks.dev.reader_dev "
+              f"--pipelines {args.pipelines}" + (f" --questions {args.questions}" if args.questions != str(QUESTIONS) else "") + (f" --dtype {args.dtype}" if args.dtype else "")
               + (f" --k {args.k}" if args.k else ""),
               "machine": {**machine(args.threads), "dtype": str(getattr(model, "dtype", "llama.cpp"))}, "pipelines": {}}
     for name in args.pipelines.split(","):
