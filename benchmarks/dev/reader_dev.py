@@ -127,8 +127,9 @@ def main() -> None:
     model = start(args)
     rows = all_rows(args.questions)[: args.limit or None]
     report = {"what": f"reader on {Path(args.questions).name}", "command": "python -m benchmarks.dev.reader_dev "
-              f"--pipelines {args.pipelines}" + (f" --questions {args.questions}" if args.questions != str(QUESTIONS) else "") + (f" --dtype {args.dtype}" if args.dtype else "")
-              + (f" --k {args.k}" if args.k else ""),
+              f"--pipelines {args.pipelines}"
+              + (f" --questions {args.questions}" if args.questions != str(QUESTIONS) else "")
+              + (f" --dtype {args.dtype}" if args.dtype else "") + (f" --k {args.k}" if args.k else ""),
               "machine": {**machine(args.threads), "dtype": str(getattr(model, "dtype", "llama.cpp"))}, "pipelines": {}}
     for name in args.pipelines.split(","):
         pipeline = build(name, model, rows, args)

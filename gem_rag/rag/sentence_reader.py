@@ -173,19 +173,20 @@ class SentenceReader:
         if asks_for_number(question) and (best.kind == "code" or not holds_asked_number(question, best.text)):
             return [], None  # "How many aardvarks live in zoos?" is not answered by "... live for up to 23 years"
         kind = question_kind(question)
-        follow_up = ((solution(self.units, ranked[0]) or interrupting_code(self.units, ranked[0])
-                      or example_code(self.units, ranked[0])) if kind == "howto"
-                     else reason(self.units, ranked[0]) if kind == "why" else None)
-        follow_code = follow_up.sentence if follow_up is not None and follow_up.sentence.kind == "code" else None
-        if follow_up is not None and follow_code is None:  # a solution or a reason is shown first; code after
-            ranked = [follow_up] + ranked[1:]
+        lead = (solution(self.units, ranked[0]) if kind == "howto"  # a sentence, shown first
+                else reason(self.units, ranked[0]) if kind == "why" else None)
+        follow_code = ((interrupting_code(self.units, ranked[0]) or example_code(self.units, ranked[0]))
+                       if kind == "howto" and lead is None else None)  # code, shown after the best sentence
+        if lead is not None:
+            ranked = [lead] + ranked[1:]
         chosen: list[SupportingSentence] = []
         for candidate in ranked[: self.config.support_sentences]:
             chosen.append(candidate.sentence)
-            code = follow_code if follow_code is not None and candidate is ranked[0] else self._introduced_code(candidate)
+            code = (follow_code.sentence if follow_code is not None and candidate is ranked[0]
+                    else self._introduced_code(candidate))
             if code is not None and code not in chosen:
                 chosen.append(code)  # a sentence, then the code it leads to, as an introduced block is shown
-        return chosen, best if follow_up is not None and follow_code is None else None
+        return chosen, best if lead is not None else None
 
     def _mentioned(self, word: str, chunks: Sequence[RetrievedChunk]) -> bool:
         """Whether a chunk mentions the name ``word`` (or its plural or possessive): written with its first letter

@@ -85,9 +85,10 @@ def _is_code(lines: list[str]) -> bool:
     first = lines[0]
     if FENCE.match(first) or first.lstrip().startswith((">>>", "$ ", "...")):
         return True
+    # a session cut at the chunk's start: "('banana')\n    3\n    >>> fruits.index(...)", or "line in f:\n   ...
+    # print(line)\n   This is the first line of the file." (its output is code too, not sentences)
     if any(line.lstrip().startswith(">>> ") or _CONTINUATION.match(line) for line in lines):
-        return True  # a session cut at the chunk's start: "('banana')\n    3\n    >>> fruits.index(...)", "line in f:\n
-        #   ...     print(line)\n   This is the first line of the file." (its output is code too, not sentences)
+        return True
     return all(line.startswith(("  ", "\t")) for line in lines if line.strip()) and not LIST_MARKER.match(first)
 
 
