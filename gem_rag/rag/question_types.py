@@ -19,7 +19,7 @@ from gem_rag.rag.answer_text import NUMBER, NUMBER_WORDS
 _HOWTO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could|does|is|are)\b|how\s+to\b|what(?:'s| is)\s+the\s+"
                     r"(?:best\s+|right\s+)?(?:way|command|syntax|function|method)\b|which\s+(?:command|function|method|module)\b|"
                     r"(?:show|tell)\s+me\s+how\b|is\s+there\s+a\s+way\b)", re.IGNORECASE)
-_DEFINITION = re.compile(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))\s+(?:an?\s+|the\s+)?[\w\s.'()-]{1,40}\??\s*$|"
+_DEFINITION = re.compile(r"^\s*(?:(?:what|who)(?:'s|(?:\s+(?:exactly|actually|really))?\s+(?:is|are|was|were))\s+(?:an?\s+|the\s+)?[\w\s.'()-]{1,40}\??\s*$|"
                          r"define\b|what\s+does\s+.{1,40}\s+mean\b|what\s+is\s+meant\s+by\b|meaning\s+of\b)",
                          re.IGNORECASE)
 _ASKS_VERSION = r"(?:since\s+|in\s+)?(?:what|which)\s+(?:\w+\s+)?version\b"  # "Which Python version ...?"
@@ -180,7 +180,7 @@ def definition_term(question: str) -> str | None:
 
 def asked_term(question: str) -> str:
     """The term a definition question asks about: "What is an aardvark?" -> "aardvark"."""
-    term = re.sub(r"^\s*(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))|define|what\s+does)\s+(?:an?\s+|the\s+)?"
+    term = re.sub(r"^\s*(?:(?:what|who)(?:'s|(?:\s+(?:exactly|actually|really))?\s+(?:is|are|was|were))|define|what\s+does)\s+(?:an?\s+|the\s+)?"
                   r"(?:(?:word|term)\s+(?=\S))?", "", question.strip().rstrip("?").lower())
     tail = r"\s+(?:mean|in python.*|exactly|actually|really)$" if _WHAT_DOES.match(question) else \
         r"\s+(?:in python.*|exactly|actually|really)$"  # "What is the arithmetic mean?" asks about "arithmetic mean"
@@ -199,7 +199,8 @@ def defining_pattern(question: str) -> re.Pattern | None:
     """A pattern (for ``search``) for sentences that define the term a definition question asks about: "X is/are/
     refers to ..." at the start, the term possibly marked up ("A *namespace* is"), after a field ("In statistics,
     the mean ... is"), or followed by a parenthesis or an aside between commas ("The mean (or average) is"); or
-    "... is called (an) X". Other words between the term and its verb make it no definition ("The namespace
+    "... is called (an) X", or the term followed by an apposition anywhere ("... create a virtual environment, a
+    self-contained directory tree that ..."). Other words between the term and its verb make it no definition ("The namespace
     containing the built-in names is created ..."), and so does a judgement after the verb ("Name mangling is helpful
     for ..."). A possessive term is found either way round ("an element's atomic number": "the atomic number of a
     chemical element (...) is ..."). A question about a word ("what does the word aardvark mean?") is answered by
@@ -220,7 +221,9 @@ def defining_pattern(question: str) -> re.Pattern | None:
                       r"(?:,[^,.]{0,80},)?\s+(?:(?:is|are|was|were)\b" + _NOT_EVALUATION +
                       r"|refers?\s+to|means?|describes?)\b"
                       r"|\b(?:is|are)\s+(?:called|known\s+as|termed|named)\s+(?:an?\s+|the\s+)?" + marked
-                      + r"(?:\W|$)", re.IGNORECASE)
+                      + r"(?:\W|$)"
+                      r"|(?<!\w)" + marked + r",\s+an?\s+(?:[\w-]+\s+){0,6}(?:that|which|who|of|for|with|used)\b",
+                      re.IGNORECASE)
 
 
 _OF_QUESTION = re.compile(r"^\s*(?:what|which)(?:'s|\s+(?:is|was|are|were))\s+the\s+((?:[\w-]+\s+){0,3}[\w-]+)\s+of\s+"
