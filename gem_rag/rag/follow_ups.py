@@ -86,15 +86,20 @@ def example_code(units: UnitIndex, best: Candidate) -> Candidate | None:
     return None
 
 
+def gives_reason(text: str) -> bool:
+    """Whether a sentence gives a reason ("because ...", "so that ...", "..., as the high water table ...")."""
+    return bool(_REASON.search(text))
+
+
 def reason(units: UnitIndex, best: Candidate) -> Candidate | None:
     """The sentence after ``best`` in its chunk when a "why" question's best sentence states the fact without a
     reason and that sentence gives one ("... however, lists are not efficient for this purpose. While appends
     ... are fast, doing inserts or pops from the beginning of a list is slow (because all of the other elements
     have to be shifted by one)."). None otherwise. It takes ``best``'s score."""
-    if _REASON.search(best.sentence.text):
+    if gives_reason(best.sentence.text):
         return None
     following = next_sentence(units, best)
-    return following if following is not None and _REASON.search(following.sentence.text) else None
+    return following if following is not None and gives_reason(following.sentence.text) else None
 
 
 def code_unit(units, i: int, chunk_text: str):

@@ -21,7 +21,8 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    question whose best sentence states a problem without code, followed by a sentence with code, is supported by
    that next sentence (documentation states the problem, then its solution); one whose best sentence opens lower-case
    right after a code block (the block cut it in two) by that block. A "why" question whose best sentence gives no
-   reason, followed by one that does ("because ..."), is supported by that next sentence. (Chosen on the development set,
+   reason, followed by one that does ("because ..."), is supported by that next sentence, and else by the best of
+   its top units that gives one. (Chosen on the development set,
    benchmarks/dev: docs/benchmarks.md, "Reader".)
 2. **Answer**, by the kind of question:
    - how-to ("how do I ...") whose support introduces or contains code: the code, e.g. ``python3 -m venv
@@ -54,7 +55,7 @@ from gem_rag.rag.answer_generation import AnswerGenerator
 from gem_rag.rag.answer_text import as_answer, first_lines, stands_alone, tidy_span
 from gem_rag.rag.bm25 import STEM, tokenize
 from gem_rag.rag.config import RagConfig
-from gem_rag.rag.follow_ups import (Candidate, code_unit, example_code, interrupting_code, reason, solution,
+from gem_rag.rag.follow_ups import (Candidate, code_unit, example_code, gives_reason, interrupting_code, reason, solution,
                                      under_signature, unit_support)
 from gem_rag.rag.question_types import (answer_test, asked_platform, asks_for_number, defining_pattern,
                                         does_asked_verb, holds_asked_number, named_words, question_kind, stating_pattern)
@@ -179,6 +180,8 @@ class SentenceReader:
                        if kind == "howto" and lead is None else None)  # code, shown after the best sentence
         if lead is not None:
             ranked = [lead] + ranked[1:]
+        elif kind == "why" and not gives_reason(best.text):  # the best of the top units that gives a reason
+            ranked = self._answer_first(ranked, gives_reason)
         chosen: list[SupportingSentence] = []
         for candidate in ranked[: self.config.support_sentences]:
             chosen.append(candidate.sentence)
