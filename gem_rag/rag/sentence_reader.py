@@ -4,7 +4,8 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
 1. **Find.** Every unit (sentence, list item, code block) of the retrieved chunks was embedded at indexing
    in its chunk's forward pass. A unit scores its cosine with the question's vector, plus ``lexical_weight``
    times the share of the question's content words it contains (each word weighted by its rarity in the
-   index), less ``FRAGMENT_PENALTY`` for a fragment cut at a chunk's start and, for other questions than
+   index; a stop word the chunks write as inline code, `is` in "What does the is operator compare?", counts as an
+   average content word), less ``FRAGMENT_PENALTY`` for a fragment cut at a chunk's start and, for other questions than
    how-to ones, ``CODE_PENALTY`` for a code block (how-to questions favour sentences that introduce or
    hold code instead, and by ``HOWTO_VERB_BONUS`` the one that does the question's verb: an API entry's
    description opening with it, "Use `X` to <verb>"), plus ``DEFINITION_BONUS`` for a sentence that states
@@ -53,7 +54,7 @@ import numpy as np
 
 from gem_rag.rag.answer_generation import AnswerGenerator
 from gem_rag.rag.answer_text import as_answer, first_lines, stands_alone, tidy_span
-from gem_rag.rag.bm25 import STEM, tokenize
+from gem_rag.rag.bm25 import STEM, STOPWORDS, tokenize
 from gem_rag.rag.config import RagConfig
 from gem_rag.rag.follow_ups import (Candidate, code_unit, example_code, gives_reason, interrupting_code, reason, solution,
                                      under_signature, unit_support)
@@ -83,6 +84,14 @@ def content_words(text: str) -> set[str]:
     return {word[:STEM] for word in tokenize(text) if word not in _STOPWORDS}
 
 
+def inline_code_words(question: str, texts: Sequence[str]) -> list[re.Pattern]:
+    """Patterns for the stop words of ``question`` that ``texts`` write as inline code (`` `is` ``, `` `is not` ``):
+    there the word is a name (the ``is`` operator), so a unit holding it matches the question's word."""
+    words = sorted({word for word in re.findall(r"[a-z]+", question.lower()) if word in _STOPWORDS or word in STOPWORDS})
+    patterns = [re.compile(rf"`{re.escape(word)}(?:\s[^`]*)?`", re.IGNORECASE) for word in words]
+    return [pattern for pattern in patterns if any(pattern.search(text) for text in texts)]
+
+
 @dataclass
 class ReadResult:
     """What a reader concluded (the pipeline adds the chunks and timings to make a RagAnswer)."""
@@ -110,6 +119,9 @@ class SentenceReader:
         """The units of ``chunks`` (headings aside), best first."""
         asked = content_words(question)
         weights = {word: self.idf(word) for word in sorted(asked)}  # sorted: the same float sums in every process
+        code_words = inline_code_words(question, [c.chunk.text for c in chunks])  # "is" in "What does the is operator do?"
+        for pattern in code_words:  # each counts as much as an average content word of the question
+            weights[pattern.pattern] = sum(weights.values()) / len(weights) if weights else 1.0
         total = sum(weights.values()) or 1.0
         kind = question_kind(question)
         howto = kind == "howto"
@@ -126,8 +138,8 @@ class SentenceReader:
                 if unit.kind == "heading":
                     continue
                 text = chunk.text[unit.start: unit.end]
-                score = float(cosines[i]) + self.config.lexical_weight * sum(
-                    weights[w] for w in sorted(asked & content_words(text))) / total
+                matched = sorted(asked & content_words(text)) + [p.pattern for p in code_words if p.search(text)]
+                score = float(cosines[i]) + self.config.lexical_weight * sum(weights[w] for w in matched) / total
                 if is_fragment(unit, text, chunk.text, chunk.metadata.get("start", 0) > 0):
                     score -= FRAGMENT_PENALTY
                 if defines is not None and defines.search(text):
