@@ -87,9 +87,12 @@ def content_words(text: str) -> set[str]:
 def inline_code_words(question: str, texts: Sequence[str]) -> list[re.Pattern]:
     """Patterns for the stop words of ``question`` that ``texts`` write as inline code (`` `is` ``, `` `is not` ``):
     there the word is a name (the ``is`` operator), so a unit holding it matches the question's word."""
-    words = sorted({word for word in re.findall(r"[a-z]+", question.lower()) if word in _STOPWORDS or word in STOPWORDS})
-    patterns = [re.compile(rf"`{re.escape(word)}(?:\s[^`]*)?`", re.IGNORECASE) for word in words]
-    return [pattern for pattern in patterns if any(pattern.search(text) for text in texts)]
+    stop = _STOPWORDS | STOPWORDS | {"not"}
+    words = sorted({word for word in re.findall(r"[a-z]{2,}", question.lower()) if word in stop})
+    spans = {span for text in texts for span in re.findall(r"`([a-z ]+)`", text)
+             if all(word in stop for word in span.split())}  # `is not`, not `a <= N <= b`
+    patterns = [re.compile(rf"`(?:[a-z]+ )*{word}(?: [a-z]+)*`") for word in words]
+    return [pattern for pattern in patterns if any(pattern.fullmatch(f"`{span}`") for span in spans)]
 
 
 @dataclass
