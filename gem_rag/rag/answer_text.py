@@ -15,6 +15,7 @@ from gem_rag.rag.sentences import FENCE, LIST_MARKER
 NUMBER_WORDS = (r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
                 r"eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?")
 NUMBER = re.compile(rf"\d|\b(?:{NUMBER_WORDS})\b", re.IGNORECASE)
+DIGIT = re.compile(r"\d")
 _DANGLING = frozenset("in of at on by to for from with and or the a an as than".split())
 # A clause inside brackets whose last word introduces something that is not there: Wikipedia's extracted text
 # keeps "(TAI, from the French name )" and "soroban (, lit. )" where the foreign-script words were dropped.
@@ -32,14 +33,15 @@ def tidy_span(span: str) -> str:
     return " ".join(words).strip(" ,;:")
 
 
-def stands_alone(span: str, contexts: Sequence[str]) -> bool:
-    """True when ``span`` says something without its sentence: it holds a number, code, or a name (a capitalised
-    word that opens no context sentence). "highly variable" for "What is the albedo of snow?" does not: the
-    sentence it comes from ("Snow albedo is highly variable, ranging from as high as 0.9 ...") answers instead; nor
-    does a bare "Yes" or "No" (the sentence says why)."""
+def stands_alone(span: str, contexts: Sequence[str], asks_number: bool = True) -> bool:
+    """True when ``span`` says something without its sentence: it holds digits, code, a name (a capitalised word
+    that opens no context sentence) or, when the question asks for a number (``asks_number``), a number word.
+    "highly variable" for "What is the albedo of snow?" does not: the sentence it comes from ("Snow albedo is highly
+    variable, ranging from as high as 0.9 ...") answers instead; nor does "two objects" for "What does the is
+    operator compare?", nor a bare "Yes" or "No" (the sentence says why)."""
     if span.strip(" .!").lower() in ("yes", "no"):
         return False
-    if NUMBER.search(span) or "`" in span:
+    if DIGIT.search(span) or "`" in span or asks_number and NUMBER.search(span):
         return True
     openers = {context.split()[0].strip("\"'(") for context in contexts if context.split()}
     return any(word[:1].isupper() and word.strip("\"'(,.") not in openers for word in span.split())

@@ -315,7 +315,7 @@ class SentenceReader:
         answer, abstained = self.generator.prompt.postprocess(raw, question)
         grounded = self.generator.prompt.grounded_in(contexts, question, spans_only=True)
         answer = tidy_span(answer)
-        if not abstained and answer and grounded(raw) and stands_alone(answer, contexts):
+        if not abstained and answer and grounded(raw) and stands_alone(answer, contexts, asks_for_number(question)):
             yield TokenEvent(answer)
             return ReadResult(answer, False, "span", supporting, raw, usage, run.first_token_s)
         return ReadResult(sentence, False, "sentence", supporting, raw, usage, run.first_token_s)
