@@ -54,6 +54,15 @@ def first_lines(text: str, n: int) -> str:
     return "\n".join(line[indent:] for line in lines[:n])
 
 
+def lines_through_name(text: str, n: int, names: Sequence[str], limit: int = 8) -> str:
+    """:func:`first_lines` of a code block, or, when those ``n`` lines hold none of ``names`` (what its sentence
+    writes as inline code, "The `continue` statement ..."), the lines through the first that holds one, up to
+    ``limit`` lines."""
+    lines = first_lines(text, limit).split("\n")
+    holds = [i for i, line in enumerate(lines) if any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", line) for name in names)]
+    return "\n".join(lines[: max(n, holds[0] + 1)]) if holds else "\n".join(lines[:n])
+
+
 def as_answer(text: str) -> str:
     """A sentence as an answer: its lines joined, without a list item's marker ("4. The average albedo ..." ->
     "The average albedo ...": out of its list the number means nothing, and at a chunk's start it can be the tail

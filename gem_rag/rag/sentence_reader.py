@@ -53,7 +53,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 import numpy as np
 
 from gem_rag.rag.answer_generation import AnswerGenerator
-from gem_rag.rag.answer_text import as_answer, first_lines, stands_alone, tidy_span
+from gem_rag.rag.answer_text import as_answer, lines_through_name, stands_alone, tidy_span
 from gem_rag.rag.bm25 import STEM, STOPWORDS, tokenize
 from gem_rag.rag.config import RagConfig
 from gem_rag.rag.follow_ups import (Candidate, code_unit, example_code, gives_reason, interrupting_code, reason, solution,
@@ -260,7 +260,8 @@ class SentenceReader:
         kind = question_kind(question)
         code = next((s for s in supporting if s.kind == "code"), None)
         sentence = as_answer(f"{antecedent.text} {supporting[0].text}" if antecedent else supporting[0].text)
-        shown = first_lines(_indented(code, chunks), CODE_LINES) if code is not None else ""
+        names = re.findall(r"`([^`\s]+)`", supporting[0].text)  # "The `continue` statement ...": show its line
+        shown = lines_through_name(_indented(code, chunks), CODE_LINES, names) if code is not None else ""
         if code is not None and _introduces(supporting[0], code, chunks):
             sentence += "\n" + shown  # "A tuple consists of ... commas, for instance:" shows the example too
         if kind == "howto" and code is not None:
