@@ -33,6 +33,24 @@ def tidy_span(span: str) -> str:
     return " ".join(words).strip(" ,;:")
 
 
+_NOT_AN_ITEM = _DANGLING | frozenset("is are was were be has have had will can could would may not it they this that".split())
+_LIST_TAIL = re.compile(r"(?:,\s+[^\s,.;:]+(?:\s+[^\s,.;:]+)?)*,?\s+(?:and|or)\s+([^\s,.;:]+)")
+
+
+def whole_list(span: str, contexts: Sequence[str]) -> str:
+    """``span`` extended to the end of the list it starts in its context ("available on Windows" in "... available on
+    Windows, macOS, and Unix operating systems" -> "available on Windows, macOS, and Unix"); unchanged when no
+    list follows it (the list's last item is a word, not a function word: "1971 and was" is no list)."""
+    pattern = re.compile(r"\s+".join(re.escape(word) for word in span.split()), re.IGNORECASE)
+    for context in contexts:
+        found = pattern.search(context)
+        tail = _LIST_TAIL.match(context, found.end()) if found else None
+        if tail is not None and tail.group(1).lower() not in _NOT_AN_ITEM:
+            rest = context[found.end(): tail.end()]  # ", macOS, and Unix" or " and termites"
+            return span + (" " if rest[0].isspace() else "") + " ".join(rest.split())
+    return span
+
+
 def stands_alone(span: str, contexts: Sequence[str], asks_number: bool = True) -> bool:
     """True when ``span`` says something without its sentence: it holds digits, code, a name (a capitalised word
     that opens no context sentence) or, when the question asks for a number (``asks_number``), a number word.

@@ -53,7 +53,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 import numpy as np
 
 from gem_rag.rag.answer_generation import AnswerGenerator
-from gem_rag.rag.answer_text import as_answer, lines_through_name, stands_alone, tidy_span
+from gem_rag.rag.answer_text import as_answer, lines_through_name, stands_alone, tidy_span, whole_list
 from gem_rag.rag.bm25 import STEM, STOPWORDS, tokenize
 from gem_rag.rag.config import RagConfig
 from gem_rag.rag.follow_ups import (Candidate, code_unit, example_code, gives_reason, interrupting_code, reason, solution,
@@ -315,7 +315,7 @@ class SentenceReader:
         usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens}
         answer, abstained = self.generator.prompt.postprocess(raw, question)
         grounded = self.generator.prompt.grounded_in(contexts, question, spans_only=True)
-        answer = tidy_span(answer)
+        answer = whole_list(tidy_span(answer), contexts)  # "Windows" -> "Windows, macOS, and Unix"
         if not abstained and answer and grounded(raw) and stands_alone(answer, contexts, asks_for_number(question)):
             yield TokenEvent(answer)
             return ReadResult(answer, False, "span", supporting, raw, usage, run.first_token_s)
