@@ -64,10 +64,8 @@ from gem_rag.rag.sentences import is_fragment, label_length
 from gem_rag.rag.types import RetrievedChunk, SupportEvent, SupportingSentence, TokenEvent
 from gem_rag.rag.unit_index import UnitIndex
 
-_PRONOUN_START = re.compile(r"^\W*(?:(?:one|some|many|most|all|each|none|both|any|several)\s+of\s+)?"
-                            r"(?:it|this|that|these|those|they|he|she|its|their|his|her)\s+\w",
-                            re.IGNORECASE)  # "It is the basis for ...", "One of its subclasses ...": who "it" is, is
-# in the sentence before
+_PRONOUN_START = re.compile(r"^\W*(?:it|this|that|these|those|they|he|she|its|their|his|her)\s+\w",
+                            re.IGNORECASE)  # "It is the basis for ...": who "it" is, is in the sentence before
 _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
                        "where who whom which can could should would will i you we it its this that these those with "
                        "and or as my me your there their use using get".split())
