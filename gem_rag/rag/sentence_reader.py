@@ -79,22 +79,9 @@ HOWTO_VERB_BONUS = 0.3
 DEFINITION_BONUS = 0.5
 
 
-_INFLECTION = re.compile(r"(?:(?<=[sxz])es|(?<=[cs]h)es|ies|ing|ed|(?<![sui])s)$")
-
-
-def uninflected(word: str) -> str:
-    """``word`` without an English inflection, when 3 letters or more remain: "added" -> "add", "eats" -> "eat",
-    "feeds" -> "feed", "boxes" -> "box", "stopped" -> "stop", "copies" -> "copy"; "used", "class" and "is" stay."""
-    stripped = _INFLECTION.sub(lambda m: "y" if m.group() == "ies" else "", word)
-    if len(stripped) > 3 and stripped[-1] == stripped[-2] and stripped[-1] not in "aeiouls":
-        stripped = stripped[:-1]  # "stopp" -> "stop"; "add", "class", "all" keep theirs
-    return stripped if len(stripped) >= 3 else word
-
-
 def content_words(text: str) -> set[str]:
-    """Word stems of ``text`` without stop words, for the lexical part of a unit's score: the first 5 letters of
-    the word without its inflection."""
-    return {uninflected(word)[:STEM] for word in tokenize(text) if word not in _STOPWORDS}
+    """Word stems (5 letters) of ``text`` without stop words, for the lexical part of a unit's score."""
+    return {word[:STEM] for word in tokenize(text) if word not in _STOPWORDS}
 
 
 def inline_code_words(question: str, texts: Sequence[str]) -> list[re.Pattern]:
