@@ -56,8 +56,11 @@ _MONTHS = "January|February|March|April|May|June|July|August|September|October|N
 _PLACE = re.compile(rf"\b(?:in|at|to|from|near|across|throughout|around|within|on)\s+(?:the\s+|[a-z]+-)?"
                     rf"(?!(?:{_MONTHS})\b)[A-Z][a-z]|`[^`]+`")  # "found in sub-Saharan Africa", "`__pycache__`"
 _NAME_WORD = re.compile(r"(?<=\s)[A-Z][\w-]*")  # a capitalised word after the question's first: "Mars", "TAI"
-_HOWTO_VERB = re.compile(r"^\s*how\s+(?:do|can|should|would|could)\s+(?:i|you|we)\s+([a-z]+)|^\s*how\s+to\s+([a-z]+)",
-                         re.IGNORECASE)  # "How do I shuffle ...?" -> "shuffle"
+_HOWTO_VERB = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+(?:i|you|we|one)|how\s+to|what(?:'s|\s+is)\s+"
+                         r"the\s+(?:best\s+|right\s+|easiest\s+)?way\s+to|is\s+there\s+a\s+way\s+to)\s+([a-z]+)",
+                         re.IGNORECASE)  # "How do I shuffle ...?", "what's the way to pick ..." -> "shuffle", "pick"
+_GETTING_VERBS = frozenset("get pick choose select find obtain compute calculate count generate produce make create "
+                           "build".split())  # an API entry "Return ..." does these
 _PLATFORMS = {"windows": r"Windows", "linux": r"Linux", "unix": r"Unix|POSIX", "posix": r"Unix|POSIX",
               "macos": r"macOS|Mac\s*OS|OS\s*X", "mac": r"macOS|Mac\s*OS|OS\s*X"}
 _ASKS_PLATFORM = re.compile(r"\b(?:on|in|for|under)\s+(windows|linux|unix|posix|macos|mac)\b", re.IGNORECASE)
@@ -141,20 +144,22 @@ def howto_verb(question: str) -> str | None:
     """The verb a how-to question asks how to do, lower-case ("How do I shuffle a list in place?" -> "shuffle",
     "how to throw an error" -> "throw"), else None."""
     match = _HOWTO_VERB.match(question)
-    return (match.group(1) or match.group(2)).lower() if match else None
+    return match.group(1).lower() if match else None
 
 
 def does_asked_verb(question: str) -> Callable[[str, bool], bool] | None:
     """For a how-to question, a test ``(unit text, under an API signature?) -> bool`` of whether a unit says how to do
     its verb, in the two forms documentation states it: an API entry's description opening with the verb under its
     signature ("shuffle(x)" / "Shuffle the sequence x in place."), or an instruction "Use `X` [up to 3 words] to
-    <verb>" ("Use `isinstance` to check an instance's type"); verbs match on their first 5 letters. None when the
-    question names no verb."""
+    <verb>" ("Use `isinstance` to check an instance's type"); verbs match on their first 5 letters, and an entry
+    opening "Return ..." does a getting verb (get, pick, choose, find, compute, ...). None when the question names no
+    verb."""
     verb = howto_verb(question)
     if verb is None:
         return None
     stem = re.escape(verb[:5])
-    opens_with_verb = re.compile(rf"^\W*{stem}\w*\b", re.IGNORECASE)
+    opens_with_verb = re.compile(rf"^\W*(?:{stem}|returns?\b)\w*\b" if verb in _GETTING_VERBS else rf"^\W*{stem}\w*\b",
+                                 re.IGNORECASE)
     use_to = re.compile(rf"^\W*use\s+(?:the\s+)?`[^`]+`(?:\s+[\w-]+){{0,3}}\s+to\s+{stem}\w*\b", re.IGNORECASE)
     return lambda text, under_signature: bool(under_signature and opens_with_verb.match(text) or use_to.match(text))
 
