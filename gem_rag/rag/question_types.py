@@ -158,10 +158,27 @@ def does_asked_verb(question: str) -> Callable[[str, bool], bool] | None:
     if verb is None:
         return None
     stem = re.escape(verb[:5])
-    opens_with_verb = re.compile(rf"^\W*(?:{stem}|returns?\b)\w*\b" if verb in _GETTING_VERBS else rf"^\W*{stem}\w*\b",
-                                 re.IGNORECASE)
+    opens_with_verb = re.compile(rf"^\W*{stem}\w*\b", re.IGNORECASE)
     use_to = re.compile(rf"^\W*use\s+(?:the\s+)?`[^`]+`(?:\s+[\w-]+){{0,3}}\s+to\s+{stem}\w*\b", re.IGNORECASE)
-    return lambda text, under_signature: bool(under_signature and opens_with_verb.match(text) or use_to.match(text))
+    returns = re.compile(r"^\W*returns?\b", re.IGNORECASE) if verb in _GETTING_VERBS else None
+    asked = _object_words(question, verb)
+
+    def does(text: str, under_signature: bool) -> bool:
+        if under_signature and returns is not None and returns.match(text):  # "Return a random element ..."
+            return bool(asked & _object_words(text, "return"))
+        return bool(under_signature and opens_with_verb.match(text) or use_to.match(text))
+    return does
+
+
+def _object_words(text: str, verb: str) -> set[str]:
+    """The 5-letter stems of the words of ``text`` after its first ``verb`` ("pick a random element" -> {"rando",
+    "eleme"}), stop words aside."""
+    at = re.search(rf"\b{re.escape(verb[:5])}\w*\s+", text, re.IGNORECASE)
+    words = re.findall(r"[a-z]{3,}", text[at.end():].lower()) if at else []
+    return {word[:5] for word in words if word not in _OBJECT_STOPWORDS}
+
+
+_OBJECT_STOPWORDS = frozenset("the and for from with into that this its all any new non".split())
 
 
 def asked_platform(question: str) -> re.Pattern | None:
