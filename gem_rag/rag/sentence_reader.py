@@ -7,7 +7,7 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    index; a stop word the chunks write as inline code, `is` in "What does the is operator compare?", counts as an
    average content word), less ``FRAGMENT_PENALTY`` for a fragment cut at a chunk's start and, for other questions than
    how-to ones, ``CODE_PENALTY`` for a code block (how-to questions favour sentences that introduce or
-   hold code instead, and by ``HOWTO_VERB_BONUS`` the one that does the question's verb: an API entry's
+   hold code, or instruct "To <do it>, use ...", instead, and by ``HOWTO_VERB_BONUS`` the one that does the question's verb: an API entry's
    description opening with it, "Use `X` to <verb>"), plus ``DEFINITION_BONUS`` for a sentence that states
    what a "what is X?" or "what is the X of Y?" question asks (``question_types.defining_pattern``,
    ``stating_pattern``). The best unit is the support, with the code block right after it when it introduces
@@ -69,6 +69,8 @@ _PRONOUN_START = re.compile(r"^\W*(?:it|this|that|these|those|they|he|she|its|th
 _STOPWORDS = frozenset("a an the is was are were be been of in on at by to for from do does did how what why when "
                        "where who whom which can could should would will i you we it its this that these those with "
                        "and or as my me your there their use using get".split())
+_INSTRUCTION = re.compile(r"^\W*to\s+[^.:;]{3,80}?,?\s+(?:you\s+(?:can|could|should|must|need\s+to)\s+)?"
+                          r"(?:use|call|type|run|write|pass|add|set|install|import)\b", re.IGNORECASE)
 SHORT_ANSWER_TOKENS = 16  # a short answer longer than this is not short: the sentence answers instead
 CODE_LINES = 3  # a code answer shows at most this many lines of its block
 TYPED_CANDIDATES = 5  # a question asking for one kind of answer takes the best of this many units that holds one
@@ -148,7 +150,8 @@ class SentenceReader:
                 if defines is not None and defines.search(text):
                     score += DEFINITION_BONUS  # "Albedo is ..." for "What is albedo?", "The albedo of Earth is ..."
                 if howto:
-                    score += HOWTO_BONUS * ((code_unit(units, i, chunk.text) is not None) + ("`" in text))
+                    score += HOWTO_BONUS * ((code_unit(units, i, chunk.text) is not None) + ("`" in text)
+                                            + bool(_INSTRUCTION.match(text)))  # "To do floor division ..., use `//`"
                     if does is not None and does(text, under_signature(units, i, chunk.text)):
                         score += HOWTO_VERB_BONUS  # "Shuffle the sequence x in place." under "shuffle(x)"
                 elif unit.kind == "code":
