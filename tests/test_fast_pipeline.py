@@ -830,3 +830,83 @@ def test_a_howto_sentence_followed_by_an_example_is_answered_by_its_code():
     assert result.supporting[1].kind == "code"  # the example's code
     plain, retrieved = one_chunk_reader(text.replace("For example:", "See below."))  # no example announced
     assert list(plain.read(question, retrieved, query, None))[-1].how == "sentence"
+
+
+def test_an_apposition_defines_its_term_and_what_exactly_is_asks_for_a_definition():
+    from gem_rag.rag.question_types import defining_pattern, definition_term, question_kind
+
+    assert question_kind("What exactly is a virtual environment?") == "definition"
+    assert definition_term("What exactly is a virtual environment?") == "virtual environment"
+    defines = defining_pattern("What is a virtual environment?")
+    assert defines.search("The solution is to create a virtual environment, a self-contained directory tree that holds it.")
+    assert not defines.search("Once you've created a virtual environment, you may activate it.")
+
+
+def test_a_why_question_takes_the_best_top_sentence_that_gives_a_reason():
+    text = "Decimal is a module for arithmetic. Nothing here explains it. Decimal avoids the rounding issues of floats."
+    reader, retrieved, query, result = read_one_chunk(text, "Why use decimal for money?", 0)
+    assert result.supporting[0].text.startswith("Decimal avoids")  # neither the best sentence nor the next gives one
+    assert reader.support("What is decimal for?", retrieved, query)[0].text.startswith("Decimal is")  # not a why question
+
+
+def test_a_stop_word_written_as_inline_code_is_a_word_of_the_question():
+    from gem_rag.rag.sentence_reader import inline_code_words
+
+    text = ("The operators `in` and `not in` compare membership in a container. The operators `is` and `is not` "
+            "compare whether two objects are the same object.")
+    reader, retrieved = one_chunk_reader(text)
+    query = np.array([0.72, 0.69, 0.0, 0.0], dtype=np.float32)  # a little closer to the membership sentence
+    assert reader.support("What does the is operator compare?", retrieved, query)[0].text.startswith("The operators `is`")
+    assert reader.support("What do the operators compare?", retrieved, query)[0].text.startswith("The operators `in`")
+    assert inline_code_words("pick a random element", ["Return N such that `a <= N <= b`."]) == []  # a variable, not a word
+
+
+def test_a_number_word_stands_alone_only_when_a_number_is_asked_for():
+    from gem_rag.rag.answer_text import stands_alone
+
+    sentence = ["The operators `is` and `is not` compare whether two objects are really the same object."]
+    assert not stands_alone("two objects", sentence, asks_number=False)
+    assert stands_alone("two objects", sentence, asks_number=True) and stands_alone("2 objects", sentence, False)
+
+
+def test_a_code_answer_shows_the_line_its_sentence_names():
+    from gem_rag.rag.answer_text import lines_through_name
+
+    text = ("The `continue` statement continues with the next iteration of the loop:\n\n```\n>>> for n in range(3):\n"
+            "...     if n == 1:\n...         print(n)\n...         continue\n...     print('other')\n```\n")
+    reader, retrieved, query, result = read_one_chunk(text, "How do I skip to the next iteration of a loop?", 0)
+    assert result.how == "code" and result.answer.splitlines()[-1].strip() == "...         continue".strip()
+    assert lines_through_name("a\nb\nc\nd", 3, ["zzz"]) == "a\nb\nc"  # no line names it: the first lines
+    assert lines_through_name("a\nb\nc\nd", 3, ["d"]) == "a\nb\nc\nd"
+
+
+def test_a_short_answer_that_starts_a_list_ends_with_it():
+    from gem_rag.rag.answer_text import whole_list
+
+    context = ["Python is simple, available on Windows, macOS, and Unix operating systems, and will help you."]
+    assert whole_list("available on Windows", context) == "available on Windows, macOS, and Unix"
+    assert whole_list("ants", ["It feeds on ants and termites."]) == "ants and termites"
+    assert whole_list("1971", ["It was named TAI in 1971 and was renamed later."]) == "1971"  # "and was" is no list
+    assert whole_list("Python is simple", context) == "Python is simple"
+
+
+def test_an_api_entry_that_returns_what_is_asked_for_does_a_getting_verb():
+    from gem_rag.rag.question_types import does_asked_verb, howto_verb
+
+    assert [howto_verb(q) for q in ("what's the way to pick a random element", "Is there a way to sort a dict?",
+                                    "how would one reverse a list")] == ["pick", "sort", "reverse"]
+    picks = does_asked_verb("what's the way to pick a random element from a list")
+    assert picks("Return a random element from the non-empty sequence *seq*.", True)
+    assert not picks("Return a random element from the non-empty sequence *seq*.", False)  # under no signature
+    gets = does_asked_verb("How can I get a list of all the .py files in a folder?")
+    assert not gets("Return a new path with expanded ~ and ~user constructs.", True)  # returns something else
+    assert not does_asked_verb("How do I shuffle a list?")("Return a shuffled copy.", True)  # not a getting verb
+
+
+def test_a_howto_sentence_that_instructs_to_do_it_is_preferred():
+    text = ("The integer result of a division has type `int` in some languages. To do floor division and get an "
+            "integer result you can use the `//` operator.")
+    reader, retrieved = one_chunk_reader(text)
+    query = np.array([0.72, 0.69, 0.0, 0.0], dtype=np.float32)  # a little closer to the first sentence
+    assert reader.support("How do I get an integer result from a division?", retrieved, query)[0].text.startswith("To do")
+    assert reader.support("What type has the integer result of a division?", retrieved, query)[0].text.startswith("The")

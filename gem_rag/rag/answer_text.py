@@ -44,7 +44,9 @@ def whole_list(span: str, contexts: Sequence[str]) -> str:
     pattern = re.compile(r"\s+".join(re.escape(word) for word in span.split()), re.IGNORECASE)
     for context in contexts:
         found = pattern.search(context)
-        tail = _LIST_TAIL.match(context, found.end()) if found else None
+        if found is None:
+            continue
+        tail = _LIST_TAIL.match(context, found.end())
         if tail is not None and tail.group(1).lower() not in _NOT_AN_ITEM:
             rest = context[found.end(): tail.end()]  # ", macOS, and Unix" or " and termites"
             return span + (" " if rest[0].isspace() else "") + " ".join(rest.split())
