@@ -33,7 +33,8 @@ def tidy_span(span: str) -> str:
     return " ".join(words).strip(" ,;:")
 
 
-_NOT_AN_ITEM = _DANGLING | frozenset("is are was were be has have had will can could would may not it they this that".split())
+_NOT_AN_ITEM = _DANGLING | frozenset("is are was were be has have had will can could would may not it they this "
+                                     "that".split())  # "1971 and was" is no list
 _LIST_TAIL = re.compile(r"(?:,\s+[^\s,.;:]+(?:\s+[^\s,.;:]+)?)*,?\s+(?:and|or)\s+([^\s,.;:]+)")
 
 
@@ -79,7 +80,8 @@ def lines_through_name(text: str, n: int, names: Sequence[str], limit: int = 8) 
     writes as inline code, "The `continue` statement ..."), the lines through the first that holds one, up to
     ``limit`` lines."""
     lines = first_lines(text, limit).split("\n")
-    holds = [i for i, line in enumerate(lines) if any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", line) for name in names)]
+    named = [re.compile(rf"(?<!\w){re.escape(name)}(?!\w)") for name in names]
+    holds = [i for i, line in enumerate(lines) if any(pattern.search(line) for pattern in named)]
     return "\n".join(lines[: max(n, holds[0] + 1)]) if holds else "\n".join(lines[:n])
 
 

@@ -19,7 +19,8 @@ from gem_rag.rag.answer_text import NUMBER, NUMBER_WORDS
 _HOWTO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could|does|is|are)\b|how\s+to\b|what(?:'s| is)\s+the\s+"
                     r"(?:best\s+|right\s+)?(?:way|command|syntax|function|method)\b|which\s+(?:command|function|method|module)\b|"
                     r"(?:show|tell)\s+me\s+how\b|is\s+there\s+a\s+way\b)", re.IGNORECASE)
-_DEFINITION = re.compile(r"^\s*(?:(?:what|who)(?:'s|(?:\s+(?:exactly|actually|really))?\s+(?:is|are|was|were))\s+(?:an?\s+|the\s+)?[\w\s.'()-]{1,40}\??\s*$|"
+_WHAT_IS = r"(?:what|who)(?:'s|(?:\s+(?:exactly|actually|really))?\s+(?:is|are|was|were))"  # "what (exactly) is"
+_DEFINITION = re.compile(rf"^\s*(?:{_WHAT_IS}\s+(?:an?\s+|the\s+)?[\w\s.'()-]{{1,40}}\??\s*$|"
                          r"define\b|what\s+does\s+.{1,40}\s+mean\b|what\s+is\s+meant\s+by\b|meaning\s+of\b)",
                          re.IGNORECASE)
 _ASKS_VERSION = r"(?:since\s+|in\s+)?(?:what|which)\s+(?:\w+\s+)?version\b"  # "Which Python version ...?"
@@ -170,6 +171,9 @@ def does_asked_verb(question: str) -> Callable[[str, bool], bool] | None:
     return does
 
 
+_OBJECT_STOPWORDS = frozenset("the and for from with into that this its all any new non".split())
+
+
 def _object_words(text: str, verb: str) -> set[str]:
     """The 5-letter stems of the words of ``text`` after its first ``verb`` ("pick a random element" -> {"rando",
     "eleme"}), stop words aside."""
@@ -177,8 +181,6 @@ def _object_words(text: str, verb: str) -> set[str]:
     words = re.findall(r"[a-z]{3,}", text[at.end():].lower()) if at else []
     return {word[:5] for word in words if word not in _OBJECT_STOPWORDS}
 
-
-_OBJECT_STOPWORDS = frozenset("the and for from with into that this its all any new non".split())
 
 
 def asked_platform(question: str) -> re.Pattern | None:
@@ -202,7 +204,7 @@ def definition_term(question: str) -> str | None:
 
 def asked_term(question: str) -> str:
     """The term a definition question asks about: "What is an aardvark?" -> "aardvark"."""
-    term = re.sub(r"^\s*(?:(?:what|who)(?:'s|(?:\s+(?:exactly|actually|really))?\s+(?:is|are|was|were))|define|what\s+does)\s+(?:an?\s+|the\s+)?"
+    term = re.sub(rf"^\s*(?:{_WHAT_IS}|define|what\s+does)\s+(?:an?\s+|the\s+)?"
                   r"(?:(?:word|term)\s+(?=\S))?", "", question.strip().rstrip("?").lower())
     tail = r"\s+(?:mean|in python.*|exactly|actually|really)$" if _WHAT_DOES.match(question) else \
         r"\s+(?:in python.*|exactly|actually|really)$"  # "What is the arithmetic mean?" asks about "arithmetic mean"
@@ -222,8 +224,8 @@ def defining_pattern(question: str) -> re.Pattern | None:
     refers to ..." at the start, the term possibly marked up ("A *namespace* is"), after a field ("In statistics,
     the mean ... is"), or followed by a parenthesis or an aside between commas ("The mean (or average) is"); or
     "... is called (an) X", or the term followed by an apposition anywhere ("... create a virtual environment, a
-    self-contained directory tree that ..."). Other words between the term and its verb make it no definition ("The namespace
-    containing the built-in names is created ..."), and so does a judgement after the verb ("Name mangling is helpful
+    self-contained directory tree that ..."). Other words between the term and its verb make it no definition ("The
+    namespace containing the built-in names is created ..."), and so does a judgement after the verb ("Name mangling is helpful
     for ..."). A possessive term is found either way round ("an element's atomic number": "the atomic number of a
     chemical element (...) is ..."). A question about a word ("what does the word aardvark mean?") is answered by
     what the word means: the term, then within 80 characters "means / meaning / literally / comes from / derived

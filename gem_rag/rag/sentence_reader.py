@@ -5,10 +5,10 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    in its chunk's forward pass. A unit scores its cosine with the question's vector, plus ``lexical_weight``
    times the share of the question's content words it contains (each word weighted by its rarity in the
    index; a stop word the chunks write as inline code, `is` in "What does the is operator compare?", counts as an
-   average content word), less ``FRAGMENT_PENALTY`` for a fragment cut at a chunk's start and, for other questions than
-   how-to ones, ``CODE_PENALTY`` for a code block (how-to questions favour sentences that introduce or
-   hold code, or instruct "To <do it>, use ...", instead, and by ``HOWTO_VERB_BONUS`` the one that does the question's verb: an API entry's
-   description opening with it, "Use `X` to <verb>"), plus ``DEFINITION_BONUS`` for a sentence that states
+   average content word), less ``FRAGMENT_PENALTY`` for a fragment cut at a chunk's start and, for other
+   questions than how-to ones, ``CODE_PENALTY`` for a code block (how-to questions favour sentences that
+   introduce or hold code, or instruct "To <do it>, use ...", instead, and by ``HOWTO_VERB_BONUS`` the one that
+   does the question's verb: an API entry's description opening with it, "Use `X` to <verb>"), plus ``DEFINITION_BONUS`` for a sentence that states
    what a "what is X?" or "what is the X of Y?" question asks (``question_types.defining_pattern``,
    ``stating_pattern``). The best unit is the support, with the code block right after it when it introduces
    one ("... run:"); below ``min_support_score`` the reader abstains, and so it does when the question names a
