@@ -81,8 +81,10 @@ def lines_through_name(text: str, n: int, names: Sequence[str], limit: int = 8) 
     ``limit`` lines."""
     lines = first_lines(text, limit).split("\n")
     named = [re.compile(rf"(?<!\w){re.escape(name)}(?!\w)") for name in names]
-    holds = [i for i, line in enumerate(lines) if any(pattern.search(line) for pattern in named)]
-    return "\n".join(lines[: max(n, holds[0] + 1)]) if holds else "\n".join(lines[:n])
+    holds = next((i for i, line in enumerate(lines) if any(pattern.search(line) for pattern in named)), None)
+    if holds is None or holds < n:
+        return first_lines(text, n)  # dedented by its own n lines, as without a name
+    return "\n".join(lines[: holds + 1])
 
 
 def as_answer(text: str) -> str:

@@ -8,9 +8,9 @@ chunks, then give the answer a person accepts, with those sentences as its suppo
    average content word), less ``FRAGMENT_PENALTY`` for a fragment cut at a chunk's start and, for other
    questions than how-to ones, ``CODE_PENALTY`` for a code block (how-to questions favour sentences that
    introduce or hold code, or instruct "To <do it>, use ...", instead, and by ``HOWTO_VERB_BONUS`` the one that
-   does the question's verb: an API entry's description opening with it, "Use `X` to <verb>"), plus ``DEFINITION_BONUS`` for a sentence that states
-   what a "what is X?" or "what is the X of Y?" question asks (``question_types.defining_pattern``,
-   ``stating_pattern``). The best unit is the support, with the code block right after it when it introduces
+   does the question's verb: an API entry's description opening with it, "Use `X` to <verb>"), plus
+   ``DEFINITION_BONUS`` for a sentence that states what a "what is X?" or "what is the X of Y?" question asks
+   (``question_types.defining_pattern``, ``stating_pattern``). The best unit is the support, with the code block right after it when it introduces
    one ("... run:"); below ``min_support_score`` the reader abstains, and so it does when the question names a
    capitalised word no retrieved chunk holds ("What is the albedo of Mars?"), or when the question asks for
    a number ("how many ...?", "in what year ...?") and the best unit is code or lacks that kind of number (a
